@@ -1,0 +1,1 @@
+//! Networks in dfdx: the per-modality branch, gated fusion, teacher, student, DeepConvNet.

@@ -1,0 +1,1 @@
+//! Training loops, losses, distillation, dynamic feedback, metrics.
