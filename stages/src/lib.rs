@@ -10,6 +10,6 @@ pub mod testing;
 pub mod train;
 
 pub use stage::{
-    Backend, Context, Input, IoContext, Outcome, ParamKind, ParamSpec, Params, Progress,
-    Stage, StageError,
+    Backend, Context, Input, IoContext, Outcome, ParamKind, ParamSpec, Params, Progress, Stage,
+    StageError,
 };

@@ -83,7 +83,11 @@ impl ParamKind {
                     Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::from(f as i64)),
                     _ => Err(wrong()),
                 },
-                Value::String(s) => s.trim().parse::<i64>().map(Value::from).map_err(|_| wrong()),
+                Value::String(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .map_err(|_| wrong()),
                 _ => Err(wrong()),
             },
             ParamKind::Float => match v {
@@ -160,14 +164,29 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     pub fn new(name: &str, kind: ParamKind, default: impl Into<Value>, doc: &str) -> Self {
-        ParamSpec { name: name.into(), kind, default: Some(default.into()), doc: doc.into() }
+        ParamSpec {
+            name: name.into(),
+            kind,
+            default: Some(default.into()),
+            doc: doc.into(),
+        }
     }
     pub fn required(name: &str, kind: ParamKind, doc: &str) -> Self {
-        ParamSpec { name: name.into(), kind, default: None, doc: doc.into() }
+        ParamSpec {
+            name: name.into(),
+            kind,
+            default: None,
+            doc: doc.into(),
+        }
     }
     /// An optional parameter without a default (absent from `Params` when not given).
     pub fn optional(name: &str, kind: ParamKind, doc: &str) -> Self {
-        ParamSpec { name: name.into(), kind, default: Some(Value::Null), doc: doc.into() }
+        ParamSpec {
+            name: name.into(),
+            kind,
+            default: Some(Value::Null),
+            doc: doc.into(),
+        }
     }
 }
 
@@ -178,7 +197,9 @@ pub struct Params(pub Map<String, Value>);
 
 impl Params {
     fn get(&self, name: &str) -> Result<&Value, StageError> {
-        self.0.get(name).ok_or_else(|| StageError::Param(format!("parameter `{name}` is missing")))
+        self.0
+            .get(name)
+            .ok_or_else(|| StageError::Param(format!("parameter `{name}` is missing")))
     }
     pub fn is_set(&self, name: &str) -> bool {
         self.0.get(name).is_some_and(|v| !v.is_null())
@@ -222,7 +243,9 @@ impl Params {
                     })
                 })
                 .collect(),
-            _ => Err(StageError::Param(format!("parameter `{name}` is not a list of strings"))),
+            _ => Err(StageError::Param(format!(
+                "parameter `{name}` is not a list of strings"
+            ))),
         }
     }
     pub fn path(&self, name: &str) -> Result<PathBuf, StageError> {
@@ -357,7 +380,11 @@ impl Context {
         let have: Vec<String> = self.inputs.iter().map(|i| i.stage.clone()).collect();
         StageError::MissingInput {
             file: file.to_string(),
-            upstream: if have.is_empty() { "none".into() } else { have.join(", ") },
+            upstream: if have.is_empty() {
+                "none".into()
+            } else {
+                have.join(", ")
+            },
         }
     }
 
@@ -391,7 +418,10 @@ pub enum StageError {
     #[error("no upstream stage provides `{file}` (upstream: {upstream}); add the stage that writes it to `needs`")]
     MissingInput { file: String, upstream: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     BadFile { path: PathBuf, message: String },
     #[error("{0}")]
@@ -404,10 +434,16 @@ pub enum StageError {
 
 impl StageError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        StageError::Io { path: path.into(), source }
+        StageError::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub fn bad_file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        StageError::BadFile { path: path.into(), message: message.into() }
+        StageError::BadFile {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 

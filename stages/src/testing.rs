@@ -27,7 +27,12 @@ impl Stage for Concat {
         vec![
             ParamSpec::new("text", ParamKind::Str, "", "text to write"),
             ParamSpec::new("repeat", ParamKind::Int, 1, "how many times to write it"),
-            ParamSpec::new("scale", ParamKind::Float, 1.0, "a float, reported as a metric"),
+            ParamSpec::new(
+                "scale",
+                ParamKind::Float,
+                1.0,
+                "a float, reported as a metric",
+            ),
             ParamSpec::new("mode", ParamKind::choice(&["a", "b"]), "a", "a choice"),
             ParamSpec::new("sleep_ms", ParamKind::Int, 0, "sleep this long first"),
             ParamSpec::new("fail", ParamKind::Bool, false, "fail with an error"),
@@ -53,7 +58,11 @@ impl Stage for Concat {
         for _ in 0..p.usize("repeat")? {
             text.push_str(p.str("text")?);
         }
-        let mut upstream = ctx.inputs.iter().filter(|i| i.dir.join("out.txt").exists()).peekable();
+        let mut upstream = ctx
+            .inputs
+            .iter()
+            .filter(|i| i.dir.join("out.txt").exists())
+            .peekable();
         if upstream.peek().is_some() {
             for input in upstream {
                 let path = input.dir.join("out.txt");

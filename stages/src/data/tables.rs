@@ -57,7 +57,9 @@ pub struct LabelRecord {
 
 fn writer_props(metadata: &[(&str, String)]) -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
         .set_max_row_group_row_count(Some(1024))
         .set_key_value_metadata(Some(
             metadata
@@ -90,7 +92,11 @@ pub struct RecordingsWriter {
 
 impl RecordingsWriter {
     /// `metadata`: file-level key/values (source path, source digest, reader version).
-    pub fn create(path: &Path, dataset: &str, metadata: &[(&str, String)]) -> Result<Self, StageError> {
+    pub fn create(
+        path: &Path,
+        dataset: &str,
+        metadata: &[(&str, String)],
+    ) -> Result<Self, StageError> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("dataset", DataType::Utf8, false),
             Field::new("subject", DataType::UInt16, false),
@@ -117,8 +123,11 @@ impl RecordingsWriter {
             channel: StringBuilder::new(),
             kind: StringBuilder::new(),
             rate: Float32Builder::new(),
-            samples: ListBuilder::new(Float32Builder::new())
-                .with_field(Arc::new(Field::new("item", DataType::Float32, false))),
+            samples: ListBuilder::new(Float32Builder::new()).with_field(Arc::new(Field::new(
+                "item",
+                DataType::Float32,
+                false,
+            ))),
             rows: 0,
         })
     }
@@ -154,15 +163,21 @@ impl RecordingsWriter {
         ];
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(|e| parquet_err(&self.path, e))?;
-        self.writer.write(&batch).map_err(|e| parquet_err(&self.path, e))?;
-        self.writer.flush().map_err(|e| parquet_err(&self.path, e))?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| parquet_err(&self.path, e))?;
+        self.writer
+            .flush()
+            .map_err(|e| parquet_err(&self.path, e))?;
         self.rows = 0;
         Ok(())
     }
 
     pub fn finish(mut self) -> Result<(), StageError> {
         self.flush()?;
-        self.writer.close().map_err(|e| parquet_err(&self.path, e))?;
+        self.writer
+            .close()
+            .map_err(|e| parquet_err(&self.path, e))?;
         Ok(())
     }
 }
@@ -180,8 +195,12 @@ pub fn write_labels(path: &Path, dataset: &str, labels: &[LabelRecord]) -> Resul
     ]));
     let mut ds = StringBuilder::new();
     let (mut s, mut t) = (UInt16Builder::new(), UInt16Builder::new());
-    let (mut v, mut a, mut d, mut l) =
-        (Float32Builder::new(), Float32Builder::new(), Float32Builder::new(), Float32Builder::new());
+    let (mut v, mut a, mut d, mut l) = (
+        Float32Builder::new(),
+        Float32Builder::new(),
+        Float32Builder::new(),
+        Float32Builder::new(),
+    );
     for r in labels {
         ds.append_value(dataset);
         s.append_value(r.subject);

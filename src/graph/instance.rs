@@ -1,0 +1,73 @@
+//! One stage instance: a stage at one matrix cell with fully resolved parameters.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use stages::Backend;
+
+use crate::spec::Action;
+
+/// A file or folder an instance reads from outside the cache (a `path` parameter or
+/// a `run:` stage's `deps`). Its content digest goes into the cache key.
+#[derive(Debug, Clone)]
+pub struct External {
+    /// `param path`, `deps[0]`...
+    pub what: String,
+    /// The parameter it fills, for `Path` parameters.
+    pub param: Option<String>,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// The stage's name in the pipeline file.
+    pub stage: String,
+    pub action: Action,
+    pub version: u32,
+    pub cell: IndexMap<String, Value>,
+    /// Resolved parameters as written (defaults filled, types checked). For `run:`
+    /// stages: `command`, `deps`, `outs`.
+    pub params: Map<String, Value>,
+    pub externals: Vec<External>,
+    /// Upstream instances, in `needs` order.
+    pub needs: Vec<usize>,
+    /// The variations this instance belongs to (it is shared when identical).
+    pub variations: Vec<String>,
+    /// Identity before running: stage, version, params, cell, backend, upstream ids.
+    /// Equal ids across variations are merged into one instance.
+    pub static_id: String,
+    pub backend: Backend,
+    pub seed: u64,
+}
+
+impl Instance {
+    /// `teacher[target=arousal, fold=0]`.
+    pub fn label(&self) -> String {
+        if self.cell.is_empty() {
+            return self.stage.clone();
+        }
+        let cell: Vec<String> = self
+            .cell
+            .iter()
+            .map(|(k, v)| format!("{k}={}", show(v)))
+            .collect();
+        format!("{}[{}]", self.stage, cell.join(", "))
+    }
+
+    /// `train-teacher` or `run`.
+    pub fn uses(&self) -> &str {
+        match &self.action {
+            Action::Uses(s) => s.name(),
+            Action::Run(_) => "run",
+        }
+    }
+}
+
+/// A JSON value as a user would write it (strings unquoted).
+pub fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,104 @@
+//! `stages`, `show`, `gc`, `dag` as users call them.
+
+use crate::util::Project;
+
+#[test]
+fn stages_lists_every_param_with_type_default_and_doc() {
+    let p = Project::new();
+    let r = p.pipe(&["stages", "test-concat"]);
+    r.ok();
+    for want in [
+        "test-concat (v1)",
+        "repeat",
+        "int",
+        "how many times to write it",
+        "one of a|b",
+        "(none)",
+    ] {
+        assert!(r.stdout.contains(want), "missing {want:?} in\n{}", r.stdout);
+    }
+    let j = p.pipe(&["stages", "--json"]);
+    j.ok();
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert!(v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "test-concat"));
+    let r = p.pipe(&["stages", "test-concta"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("did you mean `test-concat`?"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn show_finds_runs_by_stage_and_key() {
+    let p = Project::new();
+    p.write(
+        "s.yaml",
+        "stages:\n  hello:\n    uses: test-concat\n    with: { text: hi }\n",
+    );
+    p.pipe(&["run", "s.yaml"]).ok();
+    let r = p.pipe(&["show", "hello"]);
+    r.ok();
+    assert!(
+        r.stdout.contains("hello  (test-concat v1, pipeline s)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("out.txt (2 bytes)"), "{}", r.stdout);
+    let key = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("key        "))
+        .unwrap()
+        .to_string();
+    let j = p.pipe(&["show", &key[..8], "--json"]);
+    j.ok();
+    let m: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(m["key"], key.as_str());
+    assert_eq!(m["params"]["text"], "hi");
+    assert_eq!(m["metrics"]["length"], 2);
+    assert_eq!(m["schema_version"], 1);
+    assert!(m["host"]["cpus"].as_u64().unwrap() >= 1);
+    assert_eq!(p.pipe(&["show", "nothing-like-this"]).code, 2);
+}
+
+#[test]
+fn gc_keeps_what_pipelines_use_and_removes_the_rest() {
+    let p = Project::new();
+    p.write("g.yaml", "params: { t: a }\nstages:\n  s:\n    uses: test-concat\n    with: { text: \"${params.t}\" }\n");
+    p.pipe(&["run", "g.yaml"]).ok();
+    p.pipe(&["run", "g.yaml", "--set", "params.t=b"]).ok();
+    assert_eq!(
+        std::fs::read_dir(p.path().join("cache/runs"))
+            .unwrap()
+            .count(),
+        2
+    );
+    let gc = p.pipe(&["gc", "g.yaml"]);
+    gc.ok();
+    assert!(gc.stdout.contains("removed 1 runs"), "{}", gc.stdout);
+    let r = p.pipe(&["run", "g.yaml"]);
+    assert!(r.stdout.contains("0 ran, 1 cached"), "{}", r.stdout);
+    assert_eq!(
+        p.pipe(&["gc"]).code,
+        2,
+        "gc without anything to keep refuses"
+    );
+}
+
+#[test]
+fn json_logs_and_quiet() {
+    let p = Project::new();
+    p.write("q.yaml", "stages:\n  s:\n    uses: test-concat\n");
+    let r = p.pipe(&["run", "-q", "q.yaml"]);
+    r.ok();
+    assert!(!r.stderr.contains("ran      s"), "{}", r.stderr);
+    let r = p.pipe(&["-v", "--log-format", "json", "run", "q.yaml"]);
+    r.ok();
+}

@@ -1,0 +1,262 @@
+//! Failures, crashes and concurrent use never corrupt the cache or lose results.
+
+use std::time::{Duration, Instant};
+
+use crate::util::Project;
+
+#[test]
+fn a_failing_stage_stops_its_dependents_and_independent_ones_finish() {
+    let p = Project::new();
+    p.write(
+        "f.yaml",
+        r#"
+stages:
+  bad:
+    uses: test-concat
+    with: { fail: true }
+  after_bad:
+    uses: test-concat
+    needs: [bad]
+  good:
+    run: echo ok > $PIPE_OUT/x && echo g >> count
+    outs: [x]
+"#,
+    );
+    let r = p.pipe(&["run", "f.yaml", "-j", "1"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("FAILED   bad: failing as asked (fail: true)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("log: "),
+        "the error names the log file: {}",
+        r.stderr
+    );
+    assert!(
+        r.status_of("after_bad").unwrap().contains("skipped"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.status_of("good").unwrap().contains("ran"), "{}", r.stdout);
+    // the good instance is cached; rerunning retries only the failed one
+    let r = p.pipe(&["run", "f.yaml"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(p.count("count"), 1);
+}
+
+#[test]
+fn fail_fast_stops_starting_new_work() {
+    let p = Project::new();
+    p.write(
+        "f.yaml",
+        "stages:\n  bad:\n    uses: test-concat\n    with: { fail: true }\n  later:\n    run: echo x >> count; touch $PIPE_OUT/x\n    outs: [x]\n",
+    );
+    let r = p.pipe(&["run", "f.yaml", "-j", "1", "--fail-fast"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(p.count("count"), 0, "{}", r.stdout);
+}
+
+#[test]
+fn a_panicking_stage_fails_cleanly() {
+    let p = Project::new();
+    p.write(
+        "p.yaml",
+        "stages:\n  boom:\n    uses: test-panic\n  fine:\n    uses: test-concat\n",
+    );
+    let r = p.pipe(&["run", "p.yaml"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("panicked: test-panic was asked to panic"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.status_of("fine").unwrap().contains("ran"));
+    assert!(!p.path().join("cache/runs").read_dir().unwrap().any(|e| {
+        std::fs::read_to_string(e.unwrap().path())
+            .unwrap()
+            .contains("\"boom\"")
+    }));
+}
+
+#[test]
+fn a_run_stage_that_does_not_write_its_outs_fails() {
+    let p = Project::new();
+    p.write(
+        "o.yaml",
+        "stages:\n  s:\n    run: \"true\"\n    outs: [result.csv]\n",
+    );
+    let r = p.pipe(&["run", "o.yaml"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("did not write result.csv"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_missing_input_file_is_named() {
+    let p = Project::new();
+    p.write("m.yaml", "stages:\n  s:\n    run: cat data/in.csv > $PIPE_OUT/x\n    deps: [data/in.csv]\n    outs: [x]\n");
+    let r = p.pipe(&["run", "m.yaml"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("deps[0]") && r.stderr.contains("data/in.csv does not exist"),
+        "{}",
+        r.stderr
+    );
+    let r = p.pipe(&["run", "m.yaml", "--cache-dir", "other-cache"]);
+    assert_eq!(r.code, 1);
+    // a missing `path` parameter of a built-in stage too
+    p.write(
+        "m2.yaml",
+        "stages:\n  s:\n    uses: test-concat\n    with: { source: nowhere/file.txt }\n",
+    );
+    let r = p.pipe(&["run", "m2.yaml"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("nowhere/file.txt does not exist"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_dash_9_mid_run_leaves_no_half_result_and_the_rerun_completes() {
+    let p = Project::new();
+    p.write(
+        "k.yaml",
+        "stages:\n  slow:\n    run: echo start >> count; echo partial > $PIPE_OUT/x; sleep 3; echo done >> $PIPE_OUT/x\n    outs: [x]\n  next:\n    run: cat $PIPE_IN_SLOW/x > $PIPE_OUT/y\n    needs: [slow]\n    outs: [y]\n",
+    );
+    let mut child = p.command(&["run", "k.yaml"]).spawn().unwrap();
+    wait_for("the stage to start", || p.count("count") == 1);
+    std::thread::sleep(Duration::from_millis(200));
+    // kill -9 pipe run (its stage process is orphaned and may finish: it cannot publish)
+    unsafe_kill9(child.id());
+    let _ = child.wait();
+    assert_eq!(
+        std::fs::read_dir(p.path().join("cache/runs"))
+            .unwrap()
+            .count(),
+        0,
+        "no manifest from a killed run"
+    );
+    let r = p.pipe(&["run", "k.yaml"]);
+    r.ok();
+    assert!(r.stdout.contains("2 ran"), "{}", r.stdout);
+    let y = std::fs::read_dir(p.path().join("cache/out"))
+        .unwrap()
+        .filter_map(|d| std::fs::read_to_string(d.unwrap().path().join("y")).ok())
+        .next()
+        .unwrap();
+    assert_eq!(y, "partial\ndone\n");
+    // gc removes the abandoned attempt
+    let gc = p.pipe(&["gc", "k.yaml"]);
+    gc.ok();
+    assert!(
+        gc.stdout.contains("1 abandoned attempts") || gc.stdout.contains("0 abandoned attempts"),
+        "{}",
+        gc.stdout
+    );
+}
+
+fn unsafe_kill9(pid: u32) {
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn two_concurrent_runs_compute_each_instance_once() {
+    let p = Project::new();
+    p.write(
+        "c.yaml",
+        "stages:\n  s:\n    run: echo ${matrix.i} >> count; sleep 0.3; echo ${matrix.i} > $PIPE_OUT/x\n    outs: [x]\n    matrix: { i: \"range(6)\" }\n  all:\n    run: echo all >> count_all; touch $PIPE_OUT/n\n    needs: [s]\n    outs: [n]\n",
+    );
+    let first = p.command(&["run", "c.yaml", "-j", "2"]).spawn().unwrap();
+    let second = p.command(&["run", "c.yaml", "-j", "2"]).spawn().unwrap();
+    let (o1, o2) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert!(
+        o1.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o1.stderr)
+    );
+    assert!(
+        o2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
+    assert_eq!(p.count("count"), 6, "each cell computed once");
+    assert_eq!(p.count("count_all"), 1);
+    let v = p.pipe(&["verify"]);
+    v.ok();
+}
+
+#[test]
+fn a_corrupted_cache_entry_is_reported_and_recomputed() {
+    let p = Project::new();
+    p.write(
+        "v.yaml",
+        "stages:\n  s:\n    run: echo good > $PIPE_OUT/x; echo s >> count\n    outs: [x]\n",
+    );
+    p.pipe(&["run", "v.yaml"]).ok();
+    let out = std::fs::read_dir(p.path().join("cache/out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("x");
+    let mut perms = std::fs::metadata(&out).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&out, perms).unwrap();
+    std::fs::write(&out, "evil").unwrap();
+    let v = p.pipe(&["verify"]);
+    assert_eq!(v.code, 3, "{}", v.stdout);
+    assert!(v.stdout.contains("corrupt run s"), "{}", v.stdout);
+    let r = p.pipe(&["run", "v.yaml"]);
+    r.ok();
+    assert_eq!(p.count("count"), 2, "recomputed");
+    let out = std::fs::read_dir(p.path().join("cache/out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("x");
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "good\n");
+    p.pipe(&["verify"]).ok();
+}
+
+#[test]
+fn an_unusable_cache_dir_is_a_clear_error() {
+    let p = Project::new();
+    p.write("u.yaml", "stages:\n  s:\n    uses: test-concat\n");
+    p.write("not-a-dir", "file");
+    let r = p.pipe(&["run", "u.yaml", "--cache-dir", "not-a-dir/cache"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("not-a-dir/cache"), "{}", r.stderr);
+    // /proc refuses new folders even to root
+    let r = p.pipe(&["run", "u.yaml", "--cache-dir", "/proc/pipe-cache"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("/proc/pipe-cache"), "{}", r.stderr);
+}

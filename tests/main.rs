@@ -1,0 +1,10 @@
+//! Integration tests: they run the real `pipe` binary as a user would.
+//! One test binary (one link step on a 2-core CI).
+
+mod util;
+
+mod cache;
+mod commands;
+mod faults;
+mod malformed;
+mod matrix;
