@@ -260,3 +260,82 @@ fn an_unusable_cache_dir_is_a_clear_error() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("/proc/pipe-cache"), "{}", r.stderr);
 }
+
+/// A small tmpfs mounted at `dir` (needs root, as in CI); `None` where mounting is
+/// not allowed.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn tmpfs(dir: &std::path::Path, opts: &str) -> Option<Mount> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Mount(dir.to_path_buf()))
+    }
+    fn remount(&self, opts: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{opts}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_instance_cleanly_and_keeps_what_was_computed() {
+    let p = Project::new();
+    let Some(mount) = Mount::tmpfs(&p.path().join("small"), "size=1m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    p.write(
+        "d.yaml",
+        "stages:\n  small:\n    run: head -c 300000 /dev/zero > $PIPE_OUT/a && echo s >> count_small\n    outs: [a]\n  big:\n    run: head -c 2000000 /dev/zero > $PIPE_OUT/b\n    needs: [small]\n    outs: [b]\n",
+    );
+    let r = p.pipe(&["run", "d.yaml", "--cache-dir", "small/cache"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.status_of("small").unwrap().contains("ran"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("FAILED   big"), "{}", r.stderr);
+    mount.remount("size=8m");
+    let r = p.pipe(&["run", "d.yaml", "--cache-dir", "small/cache"]);
+    r.ok();
+    assert!(
+        r.status_of("small").unwrap().contains("cached"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(p.count("count_small"), 1);
+    p.pipe(&["verify", "--cache-dir", "small/cache"]).ok();
+}
+
+#[test]
+fn a_read_only_cache_is_a_clear_error() {
+    let p = Project::new();
+    let Some(_mount) = Mount::tmpfs(&p.path().join("ro"), "ro,size=1m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    p.write("r.yaml", "stages:\n  s:\n    uses: test-concat\n");
+    let r = p.pipe(&["run", "r.yaml", "--cache-dir", "ro/cache"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is not writable") && r.stderr.contains("ro/cache"),
+        "{}",
+        r.stderr
+    );
+}

@@ -6,5 +6,6 @@ mod util;
 mod cache;
 mod commands;
 mod faults;
+mod keys;
 mod malformed;
 mod matrix;

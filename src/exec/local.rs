@@ -10,20 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
+use super::executor::{Event, Executor};
 use super::job::ProgressLine;
-
-/// What the executor reports about a submitted job.
-pub enum Event {
-    Progress {
-        slot: usize,
-        line: ProgressLine,
-    },
-    /// The process ended; `code` is `None` when a signal killed it.
-    Finished {
-        slot: usize,
-        code: Option<i32>,
-    },
-}
 
 pub struct LocalExecutor {
     exe: PathBuf,
@@ -42,9 +30,11 @@ impl LocalExecutor {
             children: Vec::new(),
         })
     }
+}
 
+impl Executor for LocalExecutor {
     /// Start the job in `job_file`; its standard error is appended to `log`.
-    pub fn submit(&mut self, slot: usize, job_file: &Path, log: &Path) -> std::io::Result<()> {
+    fn submit(&mut self, slot: usize, job_file: &Path, log: &Path) -> std::io::Result<()> {
         let log_file = OpenOptions::new().create(true).append(true).open(log)?;
         let mut child = Command::new(&self.exe)
             .arg("exec")
@@ -73,8 +63,7 @@ impl LocalExecutor {
         Ok(())
     }
 
-    /// Wait for the next event.
-    pub fn next_event(&mut self, timeout: std::time::Duration) -> Option<Event> {
+    fn next_event(&mut self, timeout: std::time::Duration) -> Option<Event> {
         let ev = self.rx.recv_timeout(timeout).ok();
         if let Some(Event::Finished { slot, .. }) = &ev {
             self.children.retain(|(s, _)| s != slot);
@@ -82,8 +71,7 @@ impl LocalExecutor {
         ev
     }
 
-    /// Stop every running job.
-    pub fn cancel_all(&mut self) {
+    fn cancel_all(&mut self) {
         for (_, c) in &self.children {
             if let Ok(mut c) = c.try_lock() {
                 let _ = c.kill();
@@ -91,7 +79,7 @@ impl LocalExecutor {
         }
     }
 
-    pub fn running(&self) -> usize {
+    fn running(&self) -> usize {
         self.children.len()
     }
 }

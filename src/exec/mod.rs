@@ -2,6 +2,7 @@
 //! the scheduler.
 
 pub mod child;
+pub mod executor;
 pub mod job;
 pub mod local;
 pub mod resolve;

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
 
+use super::executor::{Event, Executor};
 use super::job::{Job, JobResult};
-use super::local::{Event, LocalExecutor};
+use super::local::LocalExecutor;
 use super::resolve::{self, Produced, Resolved};
 use crate::cache::lock::{self, InstanceLock};
 use crate::cache::manifest::{self, Host, Manifest, Versions, MANIFEST_SCHEMA};
@@ -406,7 +407,7 @@ fn mark_cached(
 fn start(
     dag: &Dag,
     cache: &Cache,
-    exec: &mut LocalExecutor,
+    exec: &mut dyn Executor,
     i: usize,
     resolved: &Resolved,
     produced: &[Option<Produced>],

@@ -1,0 +1,77 @@
+//! Laws of the cache key: invariant to YAML formatting, key order and comments;
+//! changed by any semantic edit.
+
+use proptest::prelude::*;
+
+use pipe::graph::Dag;
+
+fn ids(text: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, text).unwrap();
+    let loaded = pipe::spec::load(&file, &[], None).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    let dag = Dag::build(&loaded).unwrap();
+    let mut ids: Vec<String> = dag.instances.iter().map(|i| i.static_id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+/// The same pipeline in block style, keys in the given order.
+fn block(params: &[(String, i64)], folds: u8) -> String {
+    let mut s = String::from("name: law\nparams:\n");
+    for (k, v) in params {
+        s.push_str(&format!("  {k}: {v}\n"));
+    }
+    let refs: Vec<String> = params
+        .iter()
+        .map(|(k, _)| format!("${{params.{k}}}"))
+        .collect();
+    s.push_str(&format!(
+        "stages:\n  a:\n    run: echo {} > $PIPE_OUT/x\n    outs: [x]\n    matrix:\n      fold: \"range({folds})\"\n  b:\n    needs: [a]\n    run: cat $PIPE_IN_A/x > $PIPE_OUT/y\n    outs: [y]\n",
+        refs.join(" ")
+    ));
+    s
+}
+
+/// The same pipeline in flow style, keys reversed, with comments and blank lines.
+fn flow(params: &[(String, i64)], folds: u8) -> String {
+    let mut rev = params.to_vec();
+    rev.reverse();
+    let p: Vec<String> = rev.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let refs: Vec<String> = params
+        .iter()
+        .map(|(k, _)| format!("${{params.{k}}}"))
+        .collect();
+    format!(
+        "# a comment\nstages:\n\n  b: {{ outs: [y], run: 'cat $PIPE_IN_A/x > $PIPE_OUT/y', needs: [a] }}   # trailing\n  a:\n    matrix: {{ fold: 'range({folds})' }}\n    outs:\n      - x\n    run: \"echo {} > $PIPE_OUT/x\"\nparams: {{ {} }}\nname:   law\n",
+        refs.join(" "),
+        p.join(", ")
+    )
+}
+
+fn params() -> impl Strategy<Value = Vec<(String, i64)>> {
+    prop::collection::btree_map("[a-z]{1,6}", -1000i64..1000, 1..5)
+        .prop_map(|m| m.into_iter().collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn formatting_and_key_order_do_not_change_keys(ps in params(), folds in 1u8..4) {
+        prop_assert_eq!(ids(&block(&ps, folds)), ids(&flow(&ps, folds)));
+    }
+
+    #[test]
+    fn any_semantic_edit_changes_keys(ps in params(), folds in 1u8..4, which in 0usize..4, delta in 1i64..5) {
+        let mut edited = ps.clone();
+        let i = which % edited.len();
+        edited[i].1 += delta;
+        let before = ids(&block(&ps, folds));
+        let after = ids(&block(&edited, folds));
+        // the instances' identities change (cache keys of `b` would not: they use a's output)
+        prop_assert_ne!(&before, &after);
+        let more = ids(&block(&ps, folds + 1));
+        prop_assert_ne!(before.len(), more.len());
+    }
+}
