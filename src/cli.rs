@@ -68,6 +68,8 @@ pub enum Command {
     Gc(GcArgs),
     /// Re-hash the cache and report corrupt entries.
     Verify(VerifyArgs),
+    /// Compare the metrics of two runs (or a run and a baseline); exit 4 on a regression.
+    Diff(DiffArgs),
     /// Benchmarks of the engine (no-op rerun, hashing, planning).
     Bench(BenchArgs),
     /// Run one job file (used by executors).
@@ -182,4 +184,31 @@ pub struct BenchArgs {
     /// Write the numbers as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The reference: a results.json (a committed baseline) or a report folder.
+    pub baseline: PathBuf,
+    /// The run to check: a results.json or a report folder.
+    pub current: PathBuf,
+    /// Tolerance for metrics matching a pattern (`*` wildcards), e.g. `--tol '*accuracy*=0.5'`;
+    /// later ones win.
+    #[arg(long = "tol", value_name = "PATTERN=ABS")]
+    pub tolerance: Vec<String>,
+    /// Tolerance for every other metric.
+    #[arg(long, default_value_t = 1e-9)]
+    pub default_tolerance: f64,
+    /// Leave out metrics matching these patterns (e.g. timings).
+    #[arg(long, value_name = "PATTERN")]
+    pub ignore: Vec<String>,
+    /// Fail on any change beyond tolerance, improvements included.
+    #[arg(long)]
+    pub strict: bool,
+    /// Do not fail when a baseline metric is missing from the current run.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Also list metrics within tolerance.
+    #[arg(long)]
+    pub all: bool,
 }

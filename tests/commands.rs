@@ -102,3 +102,46 @@ fn json_logs_and_quiet() {
     let r = p.pipe(&["-v", "--log-format", "json", "run", "q.yaml"]);
     r.ok();
 }
+
+#[test]
+fn diff_passes_on_equal_runs_and_fails_on_a_regression() {
+    let p = Project::new();
+    p.write(
+        "d.yaml",
+        "name: d\nstages:\n  s:\n    uses: test-concat\n    with: { text: abcd, scale: 1.0 }\n",
+    );
+    p.pipe(&["run", "d.yaml"]).ok();
+    std::fs::copy(
+        p.path().join("reports/d/results.json"),
+        p.path().join("baseline.json"),
+    )
+    .unwrap();
+    let same = p.pipe(&["diff", "baseline.json", "reports/d"]);
+    same.ok();
+    assert!(same.stdout.contains("0 failing"), "{}", same.stdout);
+    // shorter text: `length` drops → regression
+    p.pipe(&["run", "d.yaml", "--set", "s.text=ab"]).ok();
+    let worse = p.pipe(&["diff", "baseline.json", "reports/d/results.json"]);
+    assert_eq!(worse.code, 4, "{}", worse.stdout);
+    assert!(
+        worse.stdout.contains("s / length") && worse.stdout.contains("REGRESSION"),
+        "{}",
+        worse.stdout
+    );
+    // within tolerance, or ignored
+    p.pipe(&["diff", "baseline.json", "reports/d", "--tol", "*length=2"])
+        .ok();
+    p.pipe(&["diff", "baseline.json", "reports/d", "--ignore", "*length"])
+        .ok();
+    // longer text is an improvement (fails only with --strict)
+    p.pipe(&["run", "d.yaml", "--set", "s.text=abcdef"]).ok();
+    p.pipe(&["diff", "baseline.json", "reports/d"]).ok();
+    assert_eq!(
+        p.pipe(&["diff", "baseline.json", "reports/d", "--strict"])
+            .code,
+        4
+    );
+    // not a results file
+    p.write("junk.json", "{\"a\": 1}");
+    assert_eq!(p.pipe(&["diff", "junk.json", "reports/d"]).code, 2);
+}

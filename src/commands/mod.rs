@@ -2,6 +2,7 @@
 
 mod bench;
 mod dag;
+mod diff;
 mod gc;
 mod plan;
 mod run;
@@ -88,6 +89,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Stages(args) => stages::stages(args),
         Command::Gc(args) => gc::gc(args),
         Command::Verify(args) => verify::verify(args),
+        Command::Diff(args) => diff::diff(args),
         Command::Bench(args) => bench::bench(args),
         Command::Exec { job } => Ok(crate::exec::child::execute(&job)),
     }
