@@ -9,3 +9,4 @@ mod faults;
 mod keys;
 mod malformed;
 mod matrix;
+mod report;

@@ -40,8 +40,8 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<i32, Failure> {
         .report_dir
         .clone()
         .unwrap_or_else(|| p.root.join("reports").join(&p.name));
-    match report::results::write(&report_dir, &p.name, &summary) {
-        Ok(path) => println!("results: {}", path.display()),
+    match report::write::write(&report_dir, p, &summary) {
+        Ok(path) => println!("report: {}", path.display()),
         Err(e) => eprintln!(
             "warning: could not write the report to {}: {e}",
             report_dir.display()

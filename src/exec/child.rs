@@ -104,7 +104,6 @@ fn run_builtin(
     let ctx = Context {
         params: Params(job.params.clone()),
         cell: job.cell.clone(),
-        variations: job.variations.clone(),
         inputs: job.inputs.clone(),
         out_dir: job.out_dir.clone(),
         scratch_dir: job.scratch_dir.clone(),

@@ -428,7 +428,6 @@ fn start(
         .map(|&u| stages::Input {
             stage: dag.instances[u].stage.clone(),
             cell: dag.instances[u].cell.clone().into_iter().collect(),
-            variations: dag.instances[u].variations.clone(),
             dir: cache.out_dir(&produced[u].as_ref().expect("inputs are produced").key),
         })
         .collect();

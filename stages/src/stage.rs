@@ -256,13 +256,12 @@ impl Params {
 /// The output folder of one upstream instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Input {
-    /// The upstream stage's name in the pipeline file.
+    /// The upstream stage's name in the pipeline file. (Which variations an instance
+    /// belongs to is deliberately not given to stages: it is not part of the cache
+    /// key, and the engine's report labels results by variation.)
     pub stage: String,
     /// The upstream instance's matrix cell (axis → value), empty without a matrix.
     pub cell: Map<String, Value>,
-    /// Variations that share this instance (for labelling fan-in results).
-    #[serde(default)]
-    pub variations: Vec<String>,
     /// Its (read-only) output folder.
     pub dir: PathBuf,
 }
@@ -306,8 +305,6 @@ pub struct Context {
     pub params: Params,
     /// The matrix cell of this instance (axis → value).
     pub cell: Map<String, Value>,
-    /// Variations this instance belongs to.
-    pub variations: Vec<String>,
     /// Upstream output folders, in `needs` order, cells in matrix order.
     pub inputs: Vec<Input>,
     /// Empty folder for this instance's outputs.
@@ -330,7 +327,6 @@ impl Context {
         Context {
             params,
             cell: Map::new(),
-            variations: Vec::new(),
             inputs: Vec::new(),
             out_dir: out_dir.to_path_buf(),
             scratch_dir: std::env::temp_dir(),
