@@ -39,6 +39,9 @@ impl Ui {
             "{prefix:>12} [{bar:30}] {pos}/{len} instances {elapsed_precise}",
         ));
         overall.set_prefix("pipe run");
+        if tty {
+            overall.enable_steady_tick(Duration::from_millis(500));
+        }
         Ui {
             mp,
             overall,
