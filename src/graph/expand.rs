@@ -448,6 +448,7 @@ fn resolve(
                                     what: format!("deps[{i}]"),
                                     param: None,
                                     path: p.root.join(&s),
+                                    hint: None,
                                 });
                             }
                             out.push(Value::String(s));
@@ -589,6 +590,7 @@ fn resolve_uses(
                             what: format!("param {k}"),
                             param: Some(k.clone()),
                             path: p.root.join(s),
+                            hint: Some(spec.doc.clone()),
                         });
                     }
                 }

@@ -17,6 +17,8 @@ pub struct External {
     /// The parameter it fills, for `Path` parameters.
     pub param: Option<String>,
     pub path: PathBuf,
+    /// What it should be (the parameter's doc), shown when it is missing.
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone)]
