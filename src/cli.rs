@@ -72,6 +72,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Benchmarks of the engine (no-op rerun, hashing, planning).
     Bench(BenchArgs),
+    /// Print the content digest the cache uses for a file or folder (blake3; like b3sum for a file).
+    Hash { paths: Vec<PathBuf> },
     /// Run one job file (used by executors).
     #[command(hide = true)]
     Exec { job: PathBuf },

@@ -145,3 +145,25 @@ fn diff_passes_on_equal_runs_and_fails_on_a_regression() {
     p.write("junk.json", "{\"a\": 1}");
     assert_eq!(p.pipe(&["diff", "junk.json", "reports/d"]).code, 2);
 }
+
+#[test]
+fn hash_matches_the_blake3_test_vector_and_covers_folders() {
+    let p = Project::new();
+    p.write("abc.txt", "abc");
+    let r = p.pipe(&["hash", "abc.txt"]);
+    r.ok();
+    // BLAKE3("abc"), the reference test vector
+    assert_eq!(
+        r.stdout.split_whitespace().next(),
+        Some("6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85")
+    );
+    p.write("d/one.txt", "1").write("d/sub/two.txt", "2");
+    let before = p.pipe(&["hash", "d"]).stdout;
+    std::fs::rename(p.path().join("d/one.txt"), p.path().join("d/uno.txt")).unwrap();
+    assert_ne!(
+        p.pipe(&["hash", "d"]).stdout,
+        before,
+        "a renamed file changes a folder's digest"
+    );
+    assert_eq!(p.pipe(&["hash", "missing"]).code, 2);
+}

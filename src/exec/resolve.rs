@@ -67,7 +67,11 @@ fn external_digests(cache: &Cache, inst: &Instance) -> Result<Vec<ExternalRecord
         .map(|e| {
             let digest = cache.stat.digest(&e.path).map_err(|err| {
                 if err.kind() == std::io::ErrorKind::NotFound {
-                    let hint = e.hint.as_deref().map(|h| format!(" — expected: {h}")).unwrap_or_default();
+                    let hint = e
+                        .hint
+                        .as_deref()
+                        .map(|h| format!(" — expected: {h}"))
+                        .unwrap_or_default();
                     format!("{}: {} does not exist{hint}", e.what, e.path.display())
                 } else {
                     format!("{}: cannot read {}: {err}", e.what, e.path.display())
