@@ -187,13 +187,27 @@ fn metrics_are_collected_into_results_json() {
 #[test]
 fn plan_reports_a_version_bump() {
     let p = Project::new();
-    p.write("v.yaml", "name: v\nstages:\n  s:\n    uses: test-concat\n    with: { text: a }\n");
+    p.write(
+        "v.yaml",
+        "name: v\nstages:\n  s:\n    uses: test-concat\n    with: { text: a }\n",
+    );
     p.pipe(&["run", "v.yaml"]).ok();
     // pretend the cached run was made by version 0 of the stage
     let runs = p.path().join("cache/runs");
-    let manifest = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
-    let text = std::fs::read_to_string(&manifest).unwrap().replace("\"version\": 1", "\"version\": 0");
+    let manifest = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("\"version\": 1", "\"version\": 0");
     std::fs::write(&manifest, text).unwrap();
     let plan = p.pipe(&["plan", "v.yaml", "--set", "s.text=b"]);
-    assert!(plan.stdout.contains("version bumped 0 → 1") && plan.stdout.contains("param text: a → b"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("version bumped 0 → 1") && plan.stdout.contains("param text: a → b"),
+        "{}",
+        plan.stdout
+    );
 }

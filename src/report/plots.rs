@@ -109,16 +109,23 @@ pub fn learning_curves(c: &Collected, path: &Path) -> PlotResult {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart)?;
     }
     root.present().map_err(err)
+}
+
+/// The legend box every plot uses.
+fn legend<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+) -> PlotResult {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(err)
 }
 
 /// Axis labels at whole numbers only (folds, epochs).
@@ -189,14 +196,7 @@ pub fn per_fold(c: &Collected, path: &Path) -> PlotResult {
                 .label(label.to_string())
                 .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart)?;
     }
     root.present().map_err(err)
 }
@@ -273,14 +273,7 @@ pub fn versus_paper(c: &Collected, path: &Path) -> PlotResult {
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.mix(0.8).filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(err)
+        legend(&mut chart)
     };
     bars(
         &left,
