@@ -461,6 +461,7 @@ impl<R: Read + Seek> Machine<R> {
         match v {
             Value::Bool(b) => Ok(b),
             Value::Int(i) => Ok(i != 0),
+            Value::Float(f) => Ok(f != 0.0),
             _ => self.err(format!("{what} is a {}, expected a bool", self.kind(v))),
         }
     }
