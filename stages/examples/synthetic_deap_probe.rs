@@ -44,7 +44,10 @@ fn bin_powers(x: &[f64], table: &[(f64, f64)], bins: usize) -> Vec<f64> {
 }
 
 fn band(p: &[f64], k_first: usize, lo: f64, hi: f64, window_s: f64) -> f64 {
-    let (a, b) = ((lo * window_s) as usize - k_first, (hi * window_s) as usize - k_first);
+    let (a, b) = (
+        (lo * window_s) as usize - k_first,
+        (hi * window_s) as usize - k_first,
+    );
     (p[a..b].iter().sum::<f64>() / (b - a) as f64).ln()
 }
 
@@ -58,7 +61,12 @@ fn features(cfg: &SynthConfig) -> (Vec<Window>, f64, f64) {
         let w = std::f64::consts::TAU * (k0 + b) as f64 / n as f64;
         table.extend((0..n).map(|i| ((w * i as f64).cos(), (w * i as f64).sin())));
     }
-    let idx = |name: &str| DEAP_CHANNELS.iter().position(|c| *c == name).expect("channel");
+    let idx = |name: &str| {
+        DEAP_CHANNELS
+            .iter()
+            .position(|c| *c == name)
+            .expect("channel")
+    };
     let eeg: Vec<usize> = METHOD_EEG.iter().map(|c| idx(c)).collect();
     let (heog, veog) = (idx("hEOG"), idx("vEOG"));
     let samples = cfg.samples();
@@ -92,9 +100,17 @@ fn features(cfg: &SynthConfig) -> (Vec<Window>, f64, f64) {
                 let mut sorted = v.to_vec();
                 sorted.sort_by(f64::total_cmp);
                 let median = sorted[n / 2];
-                let crossings = v.windows(2).filter(|w| w[0] - median < 60.0 && w[1] - median >= 60.0).count();
+                let crossings = v
+                    .windows(2)
+                    .filter(|w| w[0] - median < 60.0 && w[1] - median >= 60.0)
+                    .count();
                 o.push(crossings as f64);
-                windows.push(Window { trial_key: usize::from(s) * 100_000 + t, eeg: e, eog: o, labels });
+                windows.push(Window {
+                    trial_key: usize::from(s) * 100_000 + t,
+                    eeg: e,
+                    eog: o,
+                    labels,
+                });
                 start += n;
             }
         }
@@ -117,7 +133,11 @@ fn accuracy(train: &[Vec<f64>], ytr: &[bool], test: &[Vec<f64>], yte: &[bool]) -
             sd[j] += (x[j] - mean[j]).powi(2) / train.len() as f64;
         }
     }
-    let z = |x: &Vec<f64>| -> Vec<f64> { (0..d).map(|j| (x[j] - mean[j]) / sd[j].sqrt().max(1e-9)).collect() };
+    let z = |x: &Vec<f64>| -> Vec<f64> {
+        (0..d)
+            .map(|j| (x[j] - mean[j]) / sd[j].sqrt().max(1e-9))
+            .collect()
+    };
     let ztr: Vec<Vec<f64>> = train.iter().map(z).collect();
     let (mut w, mut b) = (vec![0.0; d], 0.0);
     for _ in 0..300 {
@@ -149,7 +169,10 @@ fn accuracy(train: &[Vec<f64>], ytr: &[bool], test: &[Vec<f64>], yte: &[bool]) -
 }
 
 fn main() {
-    let a: Vec<f64> = std::env::args().skip(1).map(|s| s.parse().expect("a number")).collect();
+    let a: Vec<f64> = std::env::args()
+        .skip(1)
+        .map(|s| s.parse().expect("a number"))
+        .collect();
     let get = |i: usize, d: f64| a.get(i).copied().unwrap_or(d);
     let cfg = SynthConfig {
         subjects: get(0, 4.0) as usize,
@@ -163,7 +186,12 @@ fn main() {
     };
     let (windows, ceiling, trials) = features(&cfg);
     println!("{cfg:?}");
-    println!("{} trials, {} windows; labels agree with the latent's sign: {:.1} %", trials, windows.len(), 100.0 * ceiling);
+    println!(
+        "{} trials, {} windows; labels agree with the latent's sign: {:.1} %",
+        trials,
+        windows.len(),
+        100.0 * ceiling
+    );
     let mut keys: Vec<usize> = windows.iter().map(|w| w.trial_key).collect();
     keys.dedup();
     keys.shuffle(&mut rand::rngs::StdRng::seed_from_u64(1));

@@ -66,7 +66,9 @@ impl FormatChoice {
             "auto" => Ok(FormatChoice::Auto),
             "pickle" => Ok(FormatChoice::Only(Format::Pickle)),
             "mat" => Ok(FormatChoice::Only(Format::Mat)),
-            other => Err(StageError::Param(format!("format must be auto, pickle or mat, got {other:?}"))),
+            other => Err(StageError::Param(format!(
+                "format must be auto, pickle or mat, got {other:?}"
+            ))),
         }
     }
 }
@@ -88,7 +90,9 @@ impl OnNan {
             "error" => Ok(OnNan::Error),
             "zero" => Ok(OnNan::Zero),
             "drop-trial" => Ok(OnNan::DropTrial),
-            other => Err(StageError::Param(format!("on_nan must be error, zero or drop-trial, got {other:?}"))),
+            other => Err(StageError::Param(format!(
+                "on_nan must be error, zero or drop-trial, got {other:?}"
+            ))),
         }
     }
 }
@@ -104,7 +108,10 @@ pub struct SubjectFile {
 
 /// The subject files of a DEAP folder: `path` itself, or its `data_preprocessed_python`
 /// (or `_matlab`) subfolder. Errors say what to download and where to put it.
-pub fn locate(path: &Path, choice: FormatChoice) -> Result<(PathBuf, Vec<SubjectFile>), StageError> {
+pub fn locate(
+    path: &Path,
+    choice: FormatChoice,
+) -> Result<(PathBuf, Vec<SubjectFile>), StageError> {
     if !path.exists() {
         return Err(StageError::Data(format!(
             "the DEAP folder {} does not exist. {DOWNLOAD_HINT}",
@@ -117,7 +124,11 @@ pub fn locate(path: &Path, choice: FormatChoice) -> Result<(PathBuf, Vec<Subject
             path.display()
         )));
     }
-    let candidates = [path.to_path_buf(), path.join(PYTHON_FOLDER), path.join(MATLAB_FOLDER)];
+    let candidates = [
+        path.to_path_buf(),
+        path.join(PYTHON_FOLDER),
+        path.join(MATLAB_FOLDER),
+    ];
     let formats: &[Format] = match choice {
         FormatChoice::Auto => &[Format::Pickle, Format::Mat],
         FormatChoice::Only(Format::Pickle) => &[Format::Pickle],
@@ -148,7 +159,10 @@ pub fn list_subject_files(dir: &Path, format: Format) -> Result<Vec<SubjectFile>
     for entry in std::fs::read_dir(dir).at(dir)? {
         let entry = entry.at(dir)?;
         let name = entry.file_name();
-        let Some(subject) = name.to_str().and_then(|n| subject_number(n, format.extension())) else {
+        let Some(subject) = name
+            .to_str()
+            .and_then(|n| subject_number(n, format.extension()))
+        else {
             continue;
         };
         let path = entry.path();
@@ -162,7 +176,11 @@ pub fn list_subject_files(dir: &Path, format: Format) -> Result<Vec<SubjectFile>
                 path.display()
             )));
         }
-        files.push(SubjectFile { subject, path, format });
+        files.push(SubjectFile {
+            subject,
+            path,
+            format,
+        });
     }
     files.sort_by_key(|f| f.subject);
     Ok(files)
@@ -226,7 +244,10 @@ pub fn read_subject(file: &SubjectFile, on_nan: OnNan) -> Result<SubjectData, St
         channels,
         samples,
         data,
-        labels: labels.chunks_exact(4).map(|l| [l[0], l[1], l[2], l[3]]).collect(),
+        labels: labels
+            .chunks_exact(4)
+            .map(|l| [l[0], l[1], l[2], l[3]])
+            .collect(),
         trial_numbers: (1..=trials as u16).collect(),
         dropped: Vec::new(),
         bytes,
@@ -240,14 +261,17 @@ type Arrays = (Vec<usize>, Vec<f32>, Vec<usize>, Vec<f32>);
 /// `data` and `labels` of a DEAP pickle, shapes checked before the data is converted.
 fn read_pickle_arrays(path: &Path) -> Result<Arrays, StageError> {
     let file = File::open(path).at(path)?;
-    let bad = |e: pickle::PickleError| StageError::bad_file(path, format!("not a readable DEAP pickle: {e}"));
+    let bad = |e: pickle::PickleError| {
+        StageError::bad_file(path, format!("not a readable DEAP pickle: {e}"))
+    };
     let mut dict: PickleDict<File> = pickle::load_dict(file).map_err(bad)?;
     let shape_of = |key: &str| -> Result<Vec<usize>, StageError> {
         match dict.get(key) {
             Some(Entry::Array(a)) => Ok(a.shape.clone()),
-            Some(Entry::Other(kind)) => {
-                Err(StageError::bad_file(path, format!("`{key}` is a {kind}, expected a numpy array")))
-            }
+            Some(Entry::Other(kind)) => Err(StageError::bad_file(
+                path,
+                format!("`{key}` is a {kind}, expected a numpy array"),
+            )),
             None => Err(StageError::bad_file(
                 path,
                 format!(
@@ -269,15 +293,24 @@ fn quoted_keys(keys: &[&str]) -> String {
     if keys.is_empty() {
         return "no keys".into();
     }
-    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// (trials, channels, samples) after checking `data` is trials × channels × samples
 /// with MIN_CHANNELS..=40 channels and `labels` trials × 4.
-pub fn check_shapes(path: &Path, data: &[usize], labels: &[usize]) -> Result<(usize, usize, usize), StageError> {
+pub fn check_shapes(
+    path: &Path,
+    data: &[usize],
+    labels: &[usize],
+) -> Result<(usize, usize, usize), StageError> {
     let bad = |m: String| Err(StageError::bad_file(path, m));
     let &[trials, channels, samples] = data else {
-        return bad(format!("`data` has shape {data:?}; DEAP's is (trials, 40 channels, samples)"));
+        return bad(format!(
+            "`data` has shape {data:?}; DEAP's is (trials, 40 channels, samples)"
+        ));
     };
     if !(MIN_CHANNELS..=DEAP_CHANNELS.len()).contains(&channels) {
         return bad(format!(
@@ -289,7 +322,9 @@ pub fn check_shapes(path: &Path, data: &[usize], labels: &[usize]) -> Result<(us
         return bad(format!("`data` is empty (shape {data:?})"));
     }
     if trials > usize::from(u16::MAX) {
-        return bad(format!("`data` has {trials} trials (at most 65535 are read)"));
+        return bad(format!(
+            "`data` has {trials} trials (at most 65535 are read)"
+        ));
     }
     if labels != [trials, LABEL_NAMES.len()] {
         return bad(format!(
@@ -321,7 +356,9 @@ fn apply_on_nan(path: &Path, s: &mut SubjectData, on_nan: OnNan) -> Result<(), S
         }
     }
     for (row, trial) in s.data.chunks_exact_mut(per_trial).enumerate() {
-        let Some(i) = trial.iter().position(|v| !v.is_finite()) else { continue };
+        let Some(i) = trial.iter().position(|v| !v.is_finite()) else {
+            continue;
+        };
         match on_nan {
             OnNan::Error => {
                 let (c, k) = (i / s.samples, i % s.samples);
@@ -339,7 +376,10 @@ fn apply_on_nan(path: &Path, s: &mut SubjectData, on_nan: OnNan) -> Result<(), S
                     ),
                 ));
             }
-            OnNan::Zero => trial.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0),
+            OnNan::Zero => trial
+                .iter_mut()
+                .filter(|v| !v.is_finite())
+                .for_each(|v| *v = 0.0),
             OnNan::DropTrial => keep[row] = false,
         }
     }
@@ -376,8 +416,20 @@ pub fn write_subject_pickle(
     pickle::writer::write_py2_dict(
         BufWriter::with_capacity(1 << 20, file),
         &[
-            ("labels", F64Array { shape: &labels_shape, values: labels }),
-            ("data", F64Array { shape: &shape, values: data }),
+            (
+                "labels",
+                F64Array {
+                    shape: &labels_shape,
+                    values: labels,
+                },
+            ),
+            (
+                "data",
+                F64Array {
+                    shape: &shape,
+                    values: data,
+                },
+            ),
         ],
     )
     .at(path)
@@ -390,7 +442,11 @@ pub fn digest_files(files: &[SubjectFile]) -> Result<String, StageError> {
     for f in files {
         let mut h = blake3::Hasher::new();
         h.update_mmap_rayon(&f.path).at(&f.path)?;
-        let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         all.update(name.as_bytes());
         all.update(&[0]);
         all.update(&h.count().to_le_bytes());
@@ -449,10 +505,17 @@ mod tests {
         let labels = vec![[5.0; 4], [6.0; 4]];
         let p = Path::new("s03.dat");
 
-        let err = apply_on_nan(p, &mut subject_with(data.clone(), labels.clone()), OnNan::Error)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("subject 3 trial 2 channel 3 (F3) sample 1 is NaN"), "{err}");
+        let err = apply_on_nan(
+            p,
+            &mut subject_with(data.clone(), labels.clone()),
+            OnNan::Error,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("subject 3 trial 2 channel 3 (F3) sample 1 is NaN"),
+            "{err}"
+        );
 
         let mut s = subject_with(data.clone(), labels.clone());
         apply_on_nan(p, &mut s, OnNan::Zero).unwrap();
@@ -461,14 +524,21 @@ mod tests {
 
         let mut s = subject_with(data.clone(), labels.clone());
         apply_on_nan(p, &mut s, OnNan::DropTrial).unwrap();
-        assert_eq!((s.trial_numbers.clone(), s.dropped.clone()), (vec![1], vec![2]));
+        assert_eq!(
+            (s.trial_numbers.clone(), s.dropped.clone()),
+            (vec![1], vec![2])
+        );
         assert_eq!(s.data.len(), 34 * 2);
         assert_eq!(s.labels, vec![[5.0; 4]]);
 
         let bad_labels = vec![[5.0; 4], [6.0, f32::INFINITY, 1.0, 1.0]];
-        let err = apply_on_nan(p, &mut subject_with(vec![1.0; 2 * 34 * 2], bad_labels.clone()), OnNan::Zero)
-            .unwrap_err()
-            .to_string();
+        let err = apply_on_nan(
+            p,
+            &mut subject_with(vec![1.0; 2 * 34 * 2], bad_labels.clone()),
+            OnNan::Zero,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("trial 2: the arousal rating is inf"), "{err}");
         let mut s = subject_with(vec![1.0; 2 * 34 * 2], bad_labels);
         apply_on_nan(p, &mut s, OnNan::DropTrial).unwrap();

@@ -14,10 +14,12 @@ use serde_json::{Map, Value};
 
 use crate::data::channels::DEAP_CHANNELS;
 use crate::data::deap::{
-    digest_files, locate, read_subject, FormatChoice, OnNan, SubjectData, SubjectFile, DOWNLOAD_HINT,
-    MATLAB_FOLDER, PYTHON_FOLDER, READER_VERSION, SAMPLE_RATE,
+    digest_files, locate, read_subject, FormatChoice, OnNan, SubjectData, SubjectFile,
+    DOWNLOAD_HINT, MATLAB_FOLDER, PYTHON_FOLDER, READER_VERSION, SAMPLE_RATE,
 };
-use crate::data::tables::{channel_kind, write_labels, ChannelRecord, LabelRecord, RecordingsWriter, LABELS, RECORDINGS};
+use crate::data::tables::{
+    channel_kind, write_labels, ChannelRecord, LabelRecord, RecordingsWriter, LABELS, RECORDINGS,
+};
 use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
 
 pub struct IngestDeap;
@@ -28,7 +30,10 @@ pub const DATASET: &str = "deap";
 impl IngestDeap {
     /// The folder and subject files: the `path` parameter, else the first upstream
     /// folder that holds DEAP files (e.g. synthetic-deap's output).
-    fn source(ctx: &Context, choice: FormatChoice) -> Result<(PathBuf, Vec<SubjectFile>), StageError> {
+    fn source(
+        ctx: &Context,
+        choice: FormatChoice,
+    ) -> Result<(PathBuf, Vec<SubjectFile>), StageError> {
         if ctx.params.is_set("path") {
             return locate(&ctx.params.path("path")?, choice);
         }
@@ -96,7 +101,7 @@ impl Stage for IngestDeap {
         let choice = FormatChoice::parse(ctx.params.str("format")?)?;
         let on_nan = OnNan::parse(ctx.params.str("on_nan")?)?;
         let sample_rate = ctx.params.f32("sample_rate")?;
-        if !(sample_rate > 0.0) {
+        if sample_rate.is_nan() || sample_rate <= 0.0 {
             return Err(StageError::Param("sample_rate must be > 0".into()));
         }
         let (folder, files) = Self::source(ctx, choice)?;
@@ -111,7 +116,8 @@ impl Stage for IngestDeap {
             ("reader_version", READER_VERSION.to_string()),
             ("on_nan", ctx.params.str("on_nan")?.to_string()),
         ];
-        let mut writer = RecordingsWriter::create(&ctx.out_dir.join(RECORDINGS), DATASET, &metadata)?;
+        let mut writer =
+            RecordingsWriter::create(&ctx.out_dir.join(RECORDINGS), DATASET, &metadata)?;
         let mut labels = Vec::new();
         let mut stats = Stats::default();
         ctx.progress.start("subjects", files.len() as u64);
@@ -119,7 +125,8 @@ impl Stage for IngestDeap {
             ctx.check_cancelled()?;
             write_subject(&mut writer, &mut labels, &s, sample_rate)?;
             stats.add(&s);
-            ctx.progress.update(stats.subjects as u64, &format!("subject {}", s.subject));
+            ctx.progress
+                .update(stats.subjects as u64, &format!("subject {}", s.subject));
             Ok(())
         };
         if ctx.threads <= 1 {
@@ -164,7 +171,10 @@ impl Stage for IngestDeap {
         m.insert("bytes_read".into(), Value::from(stats.bytes));
         m.insert("source_digest".into(), Value::from(digest));
         m.insert("seconds".into(), Value::from(seconds));
-        m.insert("mb_per_s".into(), Value::from(stats.bytes as f64 / 1e6 / seconds.max(1e-9)));
+        m.insert(
+            "mb_per_s".into(),
+            Value::from(stats.bytes as f64 / 1e6 / seconds.max(1e-9)),
+        );
         Ok(Outcome::with_metrics(m))
     }
 }

@@ -10,7 +10,10 @@ use crate::data::pickle::fortran_to_c;
 use crate::stage::{IoContext, StageError};
 
 /// `(data shape, data, labels shape, labels)`, row-major `f32`.
-pub fn read_mat_arrays(path: &Path) -> Result<(Vec<usize>, Vec<f32>, Vec<usize>, Vec<f32>), StageError> {
+pub type MatArrays = (Vec<usize>, Vec<f32>, Vec<usize>, Vec<f32>);
+
+/// Reads `data` and `labels` of a DEAP `.mat` file.
+pub fn read_mat_arrays(path: &Path) -> Result<MatArrays, StageError> {
     let bytes = std::fs::read(path).at(path)?;
     if bytes.starts_with(b"MATLAB 7.3 MAT-file") {
         return Err(StageError::bad_file(
@@ -25,9 +28,17 @@ pub fn read_mat_arrays(path: &Path) -> Result<(Vec<usize>, Vec<f32>, Vec<usize>,
     let mat = match parsed {
         Ok(Ok(mat)) => mat,
         Ok(Err(e)) => {
-            return Err(StageError::bad_file(path, format!("not a readable MAT level-5 file: {e}")));
+            return Err(StageError::bad_file(
+                path,
+                format!("not a readable MAT level-5 file: {e}"),
+            ));
         }
-        Err(_) => return Err(StageError::bad_file(path, "not a readable MAT level-5 file (corrupt)")),
+        Err(_) => {
+            return Err(StageError::bad_file(
+                path,
+                "not a readable MAT level-5 file (corrupt)",
+            ))
+        }
     };
     let (data_shape, data) = array(path, &mat, "data")?;
     let (labels_shape, labels) = array(path, &mat, "labels")?;
@@ -36,12 +47,20 @@ pub fn read_mat_arrays(path: &Path) -> Result<(Vec<usize>, Vec<f32>, Vec<usize>,
 
 fn array(path: &Path, mat: &MatFile, name: &str) -> Result<(Vec<usize>, Vec<f32>), StageError> {
     let Some(array) = mat.find_by_name(name) else {
-        let found: Vec<String> = mat.arrays().iter().map(|a| format!("`{}`", a.name())).collect();
+        let found: Vec<String> = mat
+            .arrays()
+            .iter()
+            .map(|a| format!("`{}`", a.name()))
+            .collect();
         return Err(StageError::bad_file(
             path,
             format!(
                 "no numeric array `{name}` (found {}): DEAP files hold `data` and `labels`",
-                if found.is_empty() { "none".to_string() } else { found.join(", ") }
+                if found.is_empty() {
+                    "none".to_string()
+                } else {
+                    found.join(", ")
+                }
             ),
         ));
     };
@@ -60,7 +79,10 @@ fn array(path: &Path, mat: &MatFile, name: &str) -> Result<(Vec<usize>, Vec<f32>
         }
     };
     if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(column_major.len()) {
-        return Err(StageError::bad_file(path, format!("`{name}`: size {shape:?} does not match its data")));
+        return Err(StageError::bad_file(
+            path,
+            format!("`{name}`: size {shape:?} does not match its data"),
+        ));
     }
     Ok((shape.clone(), fortran_to_c(&column_major, &shape)))
 }

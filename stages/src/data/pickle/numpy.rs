@@ -21,7 +21,8 @@ pub(crate) enum Global {
 }
 
 /// The allowlist, as printed in errors.
-pub(crate) const ALLOWED: &str = "numpy.core.multiarray._reconstruct, numpy._core.multiarray._reconstruct, \
+pub(crate) const ALLOWED: &str =
+    "numpy.core.multiarray._reconstruct, numpy._core.multiarray._reconstruct, \
      numpy.ndarray, numpy.dtype, _codecs.encode, numpy.core.numeric._frombuffer, \
      numpy._core.numeric._frombuffer";
 
@@ -140,7 +141,9 @@ pub struct NdArray {
 impl NdArray {
     /// Number of elements (None if it overflows).
     pub fn len(&self) -> Option<usize> {
-        self.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -149,7 +152,12 @@ impl NdArray {
 
     /// `(2, 40, 8064) <f8`.
     pub fn describe(&self) -> String {
-        format!("shape {:?} {}{}", self.shape, self.element.name(), if self.fortran { " fortran-order" } else { "" })
+        format!(
+            "shape {:?} {}{}",
+            self.shape,
+            self.element.name(),
+            if self.fortran { " fortran-order" } else { "" }
+        )
     }
 }
 
@@ -180,7 +188,11 @@ pub(crate) fn convert_chunk(bytes: &[u8], element: &Element, out: &mut Vec<f32>)
 /// `values.len()` must equal the product of `shape`.
 pub fn fortran_to_c<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {
     let n: usize = shape.iter().product();
-    assert_eq!(values.len(), n, "fortran_to_c: values do not match the shape");
+    assert_eq!(
+        values.len(),
+        n,
+        "fortran_to_c: values do not match the shape"
+    );
     if shape.len() < 2 || n == 0 {
         return values.to_vec();
     }
@@ -250,9 +262,15 @@ mod tests {
 
     #[test]
     fn dtype_names() {
-        assert_eq!(Element::from_dtype_name("f8"), Element::F64(Endian::native()));
+        assert_eq!(
+            Element::from_dtype_name("f8"),
+            Element::F64(Endian::native())
+        );
         assert_eq!(Element::from_dtype_name(">f4"), Element::F32(Endian::Big));
-        assert_eq!(Element::from_dtype_name("i8"), Element::Unsupported("i8".into()));
+        assert_eq!(
+            Element::from_dtype_name("i8"),
+            Element::Unsupported("i8".into())
+        );
         let e = Element::from_dtype_name("f8").with_byte_order(">").unwrap();
         assert_eq!(e, Element::F64(Endian::Big));
         assert!(Element::from_dtype_name("f4").with_byte_order("|").is_err());
@@ -263,8 +281,16 @@ mod tests {
     fn converts_both_byte_orders() {
         let mut out = Vec::new();
         convert_chunk(&1.5f64.to_be_bytes(), &Element::F64(Endian::Big), &mut out);
-        convert_chunk(&(-2.25f32).to_le_bytes(), &Element::F32(Endian::Little), &mut out);
-        convert_chunk(&(1.0f64 / 3.0).to_le_bytes(), &Element::F64(Endian::Little), &mut out);
+        convert_chunk(
+            &(-2.25f32).to_le_bytes(),
+            &Element::F32(Endian::Little),
+            &mut out,
+        );
+        convert_chunk(
+            &(1.0f64 / 3.0).to_le_bytes(),
+            &Element::F64(Endian::Little),
+            &mut out,
+        );
         assert_eq!(out, vec![1.5, -2.25, (1.0f64 / 3.0) as f32]);
     }
 }

@@ -32,7 +32,9 @@ pub(crate) fn fixture_data(shape: [usize; 3]) -> Vec<f64> {
 }
 
 pub(crate) fn fixture_labels(trials: usize) -> Vec<f64> {
-    (0..trials * 4).map(|i| 1.0 + ((i * 37) % 81) as f64 / 10.0).collect()
+    (0..trials * 4)
+        .map(|i| 1.0 + ((i * 37) % 81) as f64 / 10.0)
+        .collect()
 }
 
 fn as_f32(v: &[f64]) -> Vec<f32> {
@@ -61,13 +63,19 @@ fn reads_every_python_fixture_to_the_written_values() {
     let text = std::fs::read_to_string(fixtures().join("fixtures.json")).unwrap();
     let manifest: Manifest = serde_json::from_str(&text).unwrap();
     let mut checked = 0;
-    for f in manifest.fixtures.iter().filter(|f| f.file.ends_with(".dat")) {
+    for f in manifest
+        .fixtures
+        .iter()
+        .filter(|f| f.file.ends_with(".dat"))
+    {
         let file = std::fs::File::open(fixtures().join(&f.file)).unwrap();
         let mut dict = load_dict(file).unwrap_or_else(|e| panic!("{}: {e}", f.file));
         let mut keys = dict.keys();
         keys.sort();
         assert_eq!(keys, ["data", "labels"], "{}", f.file);
-        let Some(Entry::Array(a)) = dict.get("data") else { panic!("{}: data", f.file) };
+        let Some(Entry::Array(a)) = dict.get("data") else {
+            panic!("{}: data", f.file)
+        };
         assert_eq!(a.shape, f.shape, "{}", f.file);
         assert_eq!(a.element.name(), f.dtype, "{}", f.file);
         assert_eq!(a.fortran, f.fortran, "{}", f.file);
@@ -92,8 +100,20 @@ fn written(shape: [usize; 3]) -> Vec<u8> {
     write_py2_dict(
         &mut out,
         &[
-            ("labels", F64Array { shape: &[shape[0], 4], values: &labels }),
-            ("data", F64Array { shape: &shape, values: &data }),
+            (
+                "labels",
+                F64Array {
+                    shape: &[shape[0], 4],
+                    values: &labels,
+                },
+            ),
+            (
+                "data",
+                F64Array {
+                    shape: &shape,
+                    values: &data,
+                },
+            ),
         ],
     )
     .unwrap();
@@ -103,12 +123,23 @@ fn written(shape: [usize; 3]) -> Vec<u8> {
 #[test]
 fn writer_matches_python2_cpickle_byte_for_byte() {
     // 300 samples: BINSTRING data and a BININT2 dimension; 40×16: SHORT_BINSTRING-free path.
-    for (file, shape) in [("py2_cpickle_p2.dat", [2, 3, 300]), ("folder_py2/s01.dat", [2, 40, 16])] {
+    for (file, shape) in [
+        ("py2_cpickle_p2.dat", [2, 3, 300]),
+        ("folder_py2/s01.dat", [2, 40, 16]),
+    ] {
         let python = std::fs::read(fixtures().join(file)).unwrap();
         let ours = written(shape);
         if ours != python {
-            let at = ours.iter().zip(&python).position(|(a, b)| a != b).unwrap_or(ours.len().min(python.len()));
-            panic!("{file}: first difference at byte {at} (ours {} bytes, cPickle {})", ours.len(), python.len());
+            let at = ours
+                .iter()
+                .zip(&python)
+                .position(|(a, b)| a != b)
+                .unwrap_or(ours.len().min(python.len()));
+            panic!(
+                "{file}: first difference at byte {at} (ours {} bytes, cPickle {})",
+                ours.len(),
+                python.len()
+            );
         }
     }
 }
@@ -130,12 +161,27 @@ fn a_deap_size_file_has_deap_size() {
     write_py2_dict(
         &mut count,
         &[
-            ("labels", F64Array { shape: &[40, 4], values: &labels }),
-            ("data", F64Array { shape: &[40, 40, 8064], values: &data }),
+            (
+                "labels",
+                F64Array {
+                    shape: &[40, 4],
+                    values: &labels,
+                },
+            ),
+            (
+                "data",
+                F64Array {
+                    shape: &[40, 40, 8064],
+                    values: &data,
+                },
+            ),
         ],
     )
     .unwrap();
-    assert_eq!(count.0, 103_220_672, "data.md: a DEAP subject file is 103,220,672 bytes");
+    assert_eq!(
+        count.0, 103_220_672,
+        "data.md: a DEAP subject file is 103,220,672 bytes"
+    );
 }
 
 #[test]
@@ -143,10 +189,16 @@ fn writer_output_reads_back() {
     // 96 kB of data: kept as a span of the input while parsing, converted afterwards.
     let bytes = written([3, 40, 100]);
     let mut dict = load_bytes(&bytes).unwrap();
-    assert_eq!(dict.read_f32("data").unwrap(), as_f32(&fixture_data([3, 40, 100])));
+    assert_eq!(
+        dict.read_f32("data").unwrap(),
+        as_f32(&fixture_data([3, 40, 100]))
+    );
     assert_eq!(dict.read_f32("labels").unwrap(), as_f32(&fixture_labels(3)));
     for cut in (0..bytes.len()).step_by(997) {
-        assert!(load_bytes(&bytes[..cut]).is_err(), "cut at {cut} was accepted");
+        assert!(
+            load_bytes(&bytes[..cut]).is_err(),
+            "cut at {cut} was accepted"
+        );
     }
 }
 
@@ -172,7 +224,11 @@ fn refuses_globals_outside_the_allowlist() {
         assert!(e.contains("Nothing was executed"), "{e}");
     }
     assert!(error_of(b"cos\nsystem\n(S'x'\ntR.").contains("`os.system`"));
-    for op in [&b"(ios\nsystem\nS'x'\n."[..], b"\x80\x02)\x81.", b"\x80\x02\x82\x01."] {
+    for op in [
+        &b"(ios\nsystem\nS'x'\n."[..],
+        b"\x80\x02)\x81.",
+        b"\x80\x02\x82\x01.",
+    ] {
         let e = error_of(op);
         assert!(e.contains("refused") || e.contains("arbitrary"), "{e}");
     }
@@ -203,7 +259,10 @@ fn deep_nesting_neither_recurses_nor_overflows() {
 }
 
 fn replace_once(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let at = bytes.windows(from.len()).position(|w| w == from).expect("pattern present");
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("pattern present");
     let mut out = bytes[..at].to_vec();
     out.extend_from_slice(to);
     out.extend_from_slice(&bytes[at + from.len()..]);
@@ -217,27 +276,54 @@ fn rejects_wrong_dtypes_and_sizes() {
     let ints = replace_once(&good, b"U\x02f8", b"U\x02i8");
     let mut dict = load_bytes(&ints).unwrap();
     let e = dict.read_f32("labels").unwrap_err().to_string();
-    assert!(e.contains("dtype i8") && e.contains("float64 and float32"), "{e}");
+    assert!(
+        e.contains("dtype i8") && e.contains("float64 and float32"),
+        "{e}"
+    );
     // A shape that does not match the bytes.
     let wrong = replace_once(&good, b"K\x02K\x03K\x05\x87", b"K\x02K\x03K\x06\x87");
     let e = error_of(&wrong);
-    assert!(e.contains("has 240 bytes but shape [2, 3, 6] of <f8 needs 288"), "{e}");
+    assert!(
+        e.contains("has 240 bytes but shape [2, 3, 6] of <f8 needs 288"),
+        "{e}"
+    );
     // A list where the data should be.
     let e = error_of(b"\x80\x02}(U\x04datacnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R(K\x01K\x01\x85cnumpy\ndtype\nU\x02f8K\x00K\x01\x87R\x89]tbu.");
     assert!(e.contains("object arrays"), "{e}");
     // Non-array values are reported by type.
     let mut dict = load_bytes(b"}(U\x04dataK\x01U\x06labels]u.").unwrap();
-    assert!(dict.read_f32("data").unwrap_err().to_string().contains("`data` is a int"));
-    assert!(dict.read_f32("labels").unwrap_err().to_string().contains("list"));
-    assert!(dict.read_f32("nope").unwrap_err().to_string().contains("no key"));
+    assert!(dict
+        .read_f32("data")
+        .unwrap_err()
+        .to_string()
+        .contains("`data` is a int"));
+    assert!(dict
+        .read_f32("labels")
+        .unwrap_err()
+        .to_string()
+        .contains("list"));
+    assert!(dict
+        .read_f32("nope")
+        .unwrap_err()
+        .to_string()
+        .contains("no key"));
 }
 
 #[test]
 fn every_truncation_is_an_error() {
-    for file in ["py2_cpickle_p0.dat", "py2_cpickle_p1.dat", "py3_np2_p4.dat", "py3_np2_p5.dat", "py3_np2_p2.dat"] {
+    for file in [
+        "py2_cpickle_p0.dat",
+        "py2_cpickle_p1.dat",
+        "py3_np2_p4.dat",
+        "py3_np2_p5.dat",
+        "py3_np2_p2.dat",
+    ] {
         let bytes = std::fs::read(fixtures().join(file)).unwrap();
         for cut in 0..bytes.len() {
-            assert!(load_bytes(&bytes[..cut]).is_err(), "{file} cut at {cut} was accepted");
+            assert!(
+                load_bytes(&bytes[..cut]).is_err(),
+                "{file} cut at {cut} was accepted"
+            );
         }
     }
     // Large arrays stay in the file as spans: a cut inside one is caught while parsing.
@@ -258,10 +344,17 @@ fn exercise(bytes: &[u8]) {
 }
 
 fn fixture_bytes() -> Vec<Vec<u8>> {
-    ["py2_cpickle_p0.dat", "py2_cpickle_p1.dat", "py2_cpickle_p2_f4be_fortran.dat", "py3_np2_p2.dat", "py3_np2_p4.dat", "py3_np2_p5_f4be_fortran.dat"]
-        .iter()
-        .map(|f| std::fs::read(fixtures().join(f)).unwrap())
-        .collect()
+    [
+        "py2_cpickle_p0.dat",
+        "py2_cpickle_p1.dat",
+        "py2_cpickle_p2_f4be_fortran.dat",
+        "py3_np2_p2.dat",
+        "py3_np2_p4.dat",
+        "py3_np2_p5_f4be_fortran.dat",
+    ]
+    .iter()
+    .map(|f| std::fs::read(fixtures().join(f)).unwrap())
+    .collect()
 }
 
 proptest! {

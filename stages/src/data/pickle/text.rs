@@ -32,7 +32,9 @@ pub(crate) fn decode_string_escape(line: &[u8]) -> Result<Vec<u8>, String> {
             b'v' => out.push(0x0b),
             b'\n' => {}
             b'x' => {
-                let hex = inner.get(i..i + 2).ok_or("STRING has a truncated \\x escape")?;
+                let hex = inner
+                    .get(i..i + 2)
+                    .ok_or("STRING has a truncated \\x escape")?;
                 out.push(hex_value(hex).ok_or("STRING has an invalid \\x escape")? as u8);
                 i += 2;
             }
@@ -108,7 +110,9 @@ pub(crate) fn parse_int(line: &[u8]) -> Result<i64, String> {
 /// The argument of `FLOAT` (Python `repr` of a float).
 pub(crate) fn parse_float(line: &[u8]) -> Result<f64, String> {
     let s = std::str::from_utf8(line).map_err(|_| "float argument is not ASCII".to_string())?;
-    s.trim().parse::<f64>().map_err(|_| format!("float argument {:?} is not a number", truncate(s)))
+    s.trim()
+        .parse::<f64>()
+        .map_err(|_| format!("float argument {:?} is not a number", truncate(s)))
 }
 
 /// At most 40 characters of `s`, for error messages.

@@ -5,8 +5,12 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 
-use super::numpy::{convert_chunk, fortran_to_c, latin1_or_utf8, Element, Global, NdArray, ALLOWED};
-use super::text::{decode_raw_unicode_escape, decode_string_escape, parse_float, parse_int, truncate};
+use super::numpy::{
+    convert_chunk, fortran_to_c, latin1_or_utf8, Element, Global, NdArray, ALLOWED,
+};
+use super::text::{
+    decode_raw_unicode_escape, decode_string_escape, parse_float, parse_int, truncate,
+};
 
 /// What is wrong with a pickle, and where (byte offset of the opcode or data).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +49,10 @@ enum Value {
 #[derive(Debug)]
 enum Blob {
     /// `len` bytes at `offset` of the source.
-    Span { offset: u64, len: u64 },
+    Span {
+        offset: u64,
+        len: u64,
+    },
     Inline(Vec<u8>),
 }
 
@@ -95,7 +102,11 @@ pub fn load_dict<R: Read + Seek>(src: R) -> Result<PickleDict<R>> {
     let mut m = Machine::new(src)?;
     let root = m.run()?;
     let entries = m.dict_entries(root)?;
-    Ok(PickleDict { src: m.src, objs: m.objs, entries })
+    Ok(PickleDict {
+        src: m.src,
+        objs: m.objs,
+        entries,
+    })
 }
 
 impl<R: Read + Seek> PickleDict<R> {
@@ -119,7 +130,10 @@ impl<R: Read + Seek> PickleDict<R> {
                 })
             }
             None => {
-                return Err(PickleError { offset: 0, message: format!("no key `{key}`") });
+                return Err(PickleError {
+                    offset: 0,
+                    message: format!("no key `{key}`"),
+                });
             }
         };
         let blob = match &self.objs[array.data] {
@@ -137,7 +151,9 @@ impl<R: Read + Seek> PickleDict<R> {
                 array.element.name()
             )));
         }
-        let n = array.len().ok_or_else(|| fail(format!("`{key}` has an impossible shape")))?;
+        let n = array
+            .len()
+            .ok_or_else(|| fail(format!("`{key}` has an impossible shape")))?;
         // BUILD checked that the byte count matches the shape.
         let mut out = Vec::with_capacity(n);
         match blob {
@@ -152,7 +168,9 @@ impl<R: Read + Seek> PickleDict<R> {
                     let take = CHUNK.min(left);
                     let chunk = &mut buf[..take];
                     self.src.read_exact(chunk).map_err(|e| {
-                        fail(format!("reading `{key}`: {e} (the file is truncated or changed)"))
+                        fail(format!(
+                            "reading `{key}`: {e} (the file is truncated or changed)"
+                        ))
                     })?;
                     convert_chunk(chunk, &array.element, &mut out);
                     left -= take;
@@ -181,7 +199,10 @@ struct Machine<R> {
 
 impl<R: Read + Seek> Machine<R> {
     fn new(mut src: R) -> Result<Self> {
-        let io = |e: std::io::Error| PickleError { offset: 0, message: format!("cannot read: {e}") };
+        let io = |e: std::io::Error| PickleError {
+            offset: 0,
+            message: format!("cannot read: {e}"),
+        };
         let len = src.seek(SeekFrom::End(0)).map_err(io)?;
         src.seek(SeekFrom::Start(0)).map_err(io)?;
         Ok(Machine {
@@ -197,7 +218,10 @@ impl<R: Read + Seek> Machine<R> {
     }
 
     fn err<T>(&self, message: impl Into<String>) -> Result<T> {
-        Err(PickleError { offset: self.at, message: message.into() })
+        Err(PickleError {
+            offset: self.at,
+            message: message.into(),
+        })
     }
 
     fn truncated<T>(&self, what: &str) -> Result<T> {
@@ -500,7 +524,9 @@ impl<R: Read + Seek> Machine<R> {
                 let is_ndarray = matches!(args.first(), Some(Value::Obj(id))
                     if matches!(self.objs[*id], Obj::Global(Global::Ndarray)));
                 if args.len() != 3 || !is_ndarray {
-                    return self.err("_reconstruct is called with other arguments than (ndarray, shape, dtype)");
+                    return self.err(
+                        "_reconstruct is called with other arguments than (ndarray, shape, dtype)",
+                    );
                 }
                 Obj::Array(None)
             }
@@ -517,10 +543,17 @@ impl<R: Read + Seek> Machine<R> {
                 };
                 let encoding = match rest {
                     [] => "utf-8".to_string(),
-                    [e, ..] => self.string(*e, "_codecs.encode encoding")?.to_ascii_lowercase(),
+                    [e, ..] => self
+                        .string(*e, "_codecs.encode encoding")?
+                        .to_ascii_lowercase(),
                 };
-                if !matches!(encoding.as_str(), "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" | "l1") {
-                    return self.err(format!("_codecs.encode with encoding {encoding:?} (only latin1 is read)"));
+                if !matches!(
+                    encoding.as_str(),
+                    "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" | "l1"
+                ) {
+                    return self.err(format!(
+                        "_codecs.encode with encoding {encoding:?} (only latin1 is read)"
+                    ));
                 }
                 let id = match *text {
                     Value::Obj(id) if matches!(self.objs[id], Obj::Text(_)) => id,
@@ -534,7 +567,9 @@ impl<R: Read + Seek> Machine<R> {
                 for c in s.chars() {
                     match u8::try_from(u32::from(c)) {
                         Ok(b) => bytes.push(b),
-                        Err(_) => return self.err("_codecs.encode: a character is outside Latin-1"),
+                        Err(_) => {
+                            return self.err("_codecs.encode: a character is outside Latin-1")
+                        }
                     }
                 }
                 Obj::Bytes(Blob::Inline(bytes))
@@ -551,7 +586,12 @@ impl<R: Read + Seek> Machine<R> {
                     o => return self.err(format!("unknown array order {o:?}")),
                 };
                 let data = self.array_data(*buf, &shape, &element)?;
-                Obj::Array(Some(NdArray { shape, element, fortran, data }))
+                Obj::Array(Some(NdArray {
+                    shape,
+                    element,
+                    fortran,
+                    data,
+                }))
             }
             Global::Ndarray => {
                 return self.err("numpy.ndarray may only be an argument of _reconstruct")
@@ -591,7 +631,12 @@ impl<R: Read + Seek> Machine<R> {
                 let element = self.dtype(items[1])?;
                 let fortran = self.truthy(items[2], "array is_fortran flag")?;
                 let data = self.array_data(items[3], &shape, &element)?;
-                self.objs[id] = Obj::Array(Some(NdArray { shape, element, fortran, data }));
+                self.objs[id] = Obj::Array(Some(NdArray {
+                    shape,
+                    element,
+                    fortran,
+                    data,
+                }));
             }
             _ => {
                 return self.err(format!(
@@ -625,7 +670,7 @@ impl<R: Read + Seek> Machine<R> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return self.err("SETITEMS with an odd number of values");
         }
         let target = self.top()?;
@@ -756,7 +801,7 @@ impl<R: Read + Seek> Machine<R> {
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
+                    if !items.len().is_multiple_of(2) {
                         return self.err("DICT with an odd number of values");
                     }
                     let pairs = items.chunks_exact(2).map(|p| (p[0], p[1])).collect();
@@ -863,7 +908,8 @@ impl<R: Read + Seek> Machine<R> {
                 }
                 0x8b => {
                     let n = i32::from_le_bytes(self.read_n("LONG4")?);
-                    let n = u64::try_from(n).or_else(|_| self.err("LONG4 with a negative length"))?;
+                    let n =
+                        u64::try_from(n).or_else(|_| self.err("LONG4 with a negative length"))?;
                     let bytes = self.read_vec(n, "LONG4")?;
                     let v = self.int_from_le(&bytes)?;
                     self.stack.push(Value::Int(v));
@@ -872,7 +918,8 @@ impl<R: Read + Seek> Machine<R> {
                 0x89 => self.stack.push(Value::Bool(false)),
                 b'T' => {
                     let n = i32::from_le_bytes(self.read_n("BINSTRING")?);
-                    let n = u64::try_from(n).or_else(|_| self.err("BINSTRING with a negative length"))?;
+                    let n = u64::try_from(n)
+                        .or_else(|_| self.err("BINSTRING with a negative length"))?;
                     self.bytes(n, "BINSTRING")?;
                 }
                 b'U' => {
@@ -935,7 +982,11 @@ impl<R: Read + Seek> Machine<R> {
                 0x82..=0x84 => {
                     return self.err("extension-registry globals (EXT1/2/4) are refused");
                 }
-                other => return self.err(format!("unknown opcode 0x{other:02x}: not a pickle, or corrupt")),
+                other => {
+                    return self.err(format!(
+                        "unknown opcode 0x{other:02x}: not a pickle, or corrupt"
+                    ))
+                }
             }
         }
     }
@@ -945,10 +996,18 @@ impl<R: Read + Seek> Machine<R> {
             Value::Obj(id) => match &self.objs[id] {
                 Obj::Dict(pairs) => pairs.clone(),
                 _ => {
-                    return self.err(format!("the pickled object is a {}, expected a dict", self.kind(root)))
+                    return self.err(format!(
+                        "the pickled object is a {}, expected a dict",
+                        self.kind(root)
+                    ))
                 }
             },
-            _ => return self.err(format!("the pickled object is a {}, expected a dict", self.kind(root))),
+            _ => {
+                return self.err(format!(
+                    "the pickled object is a {}, expected a dict",
+                    self.kind(root)
+                ))
+            }
         };
         let mut entries: Vec<(String, Entry)> = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {

@@ -92,7 +92,7 @@ impl<W: Write> Writer<W> {
             self.byte(op::BININT)?;
             self.out.write_all(&v32.to_le_bytes())
         } else {
-            write!(self.out, "{}{v}\n", op::INT as char)
+            writeln!(self.out, "{}{v}", op::INT as char)
         }
     }
 
@@ -107,7 +107,10 @@ impl<W: Write> Writer<W> {
             Ok(short) => self.out.write_all(&[op::SHORT_BINSTRING, short]),
             Err(_) => {
                 let len = i32::try_from(len).map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "array data over 2 GiB: cPickle cannot write it")
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "array data over 2 GiB: cPickle cannot write it",
+                    )
                 })?;
                 self.byte(op::BINSTRING)?;
                 self.out.write_all(&len.to_le_bytes())
@@ -117,7 +120,8 @@ impl<W: Write> Writer<W> {
 
     fn tuple_of_ints(&mut self, items: &[usize]) -> io::Result<()> {
         let as_i64 = |d: usize| {
-            i64::try_from(d).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "dimension too large"))
+            i64::try_from(d)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "dimension too large"))
         };
         if items.is_empty() {
             return self.byte(op::EMPTY_TUPLE);
@@ -167,7 +171,11 @@ pub fn write_py2_dict<W: Write>(out: W, entries: &[(&str, F64Array)]) -> io::Res
         if n != array.values.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("`{key}`: shape {:?} does not match {} values", array.shape, array.values.len()),
+                format!(
+                    "`{key}`: shape {:?} does not match {} values",
+                    array.shape,
+                    array.values.len()
+                ),
             ));
         }
         w.string(key.as_bytes())?;

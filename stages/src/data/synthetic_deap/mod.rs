@@ -48,7 +48,9 @@ impl SyntheticDeap {
         // cPickle writes the data as one py2 str of at most 2^31 - 1 bytes.
         let bytes = cfg.trials as f64 * 40.0 * cfg.samples() as f64 * 8.0;
         if cfg.samples() == 0 || bytes >= 2f64.powi(31) {
-            return fail("trials × 40 × samples × 8 bytes must be between 1 and 2^31 - 1 (cPickle's limit)");
+            return fail(
+                "trials × 40 × samples × 8 bytes must be between 1 and 2^31 - 1 (cPickle's limit)",
+            );
         }
         if cfg.label_noise < 0.0 || cfg.subject_variability < 0.0 {
             return fail("label_noise and subject_variability must be >= 0");
@@ -122,10 +124,28 @@ impl Stage for SyntheticDeap {
             let subject = u16::try_from(s).expect("subjects <= 65535 was checked");
             let gen = pool.install(|| generate_subject(&cfg, subject));
             let path = dir.join(format!("s{subject:02}.dat"));
-            write_subject_pickle(&path, [cfg.trials, 40, cfg.samples()], &gen.data, &gen.labels)?;
+            write_subject_pickle(
+                &path,
+                [cfg.trials, 40, cfg.samples()],
+                &gen.data,
+                &gen.labels,
+            )?;
             bytes += std::fs::metadata(&path).at(&path)?.len();
-            for (t, ((a, v), l)) in gen.latents.iter().zip(gen.labels.chunks_exact(4)).enumerate() {
-                let _ = writeln!(latents, "{subject},{},{a},{v},{},{},{},{}", t + 1, l[0], l[1], l[2], l[3]);
+            for (t, ((a, v), l)) in gen
+                .latents
+                .iter()
+                .zip(gen.labels.chunks_exact(4))
+                .enumerate()
+            {
+                let _ = writeln!(
+                    latents,
+                    "{subject},{},{a},{v},{},{},{},{}",
+                    t + 1,
+                    l[0],
+                    l[1],
+                    l[2],
+                    l[3]
+                );
             }
             ctx.progress.update(s as u64, &format!("s{subject:02}.dat"));
         }

@@ -117,7 +117,11 @@ fn site(name: &str) -> Site {
     } else {
         0.5
     };
-    let beta_weight = if name.starts_with('F') || name.starts_with('C') || name.starts_with("AF") { 1.0 } else { 0.6 };
+    let beta_weight = if name.starts_with('F') || name.starts_with('C') || name.starts_with("AF") {
+        1.0
+    } else {
+        0.6
+    };
     let blink_leak = match name {
         "Fp1" | "Fp2" => 0.4,
         "AF3" | "AF4" => 0.2,
@@ -131,7 +135,14 @@ fn site(name: &str) -> Site {
         "AF4" | "Fp2" => -0.05,
         _ => 0.0,
     };
-    Site { posterior, asymmetry, alpha_weight, beta_weight, blink_leak, saccade_leak }
+    Site {
+        posterior,
+        asymmetry,
+        alpha_weight,
+        beta_weight,
+        blink_leak,
+        saccade_leak,
+    }
 }
 
 /// A subject's traits.
@@ -240,7 +251,12 @@ pub fn generate_subject(cfg: &SynthConfig, subject: u16) -> SyntheticSubject {
         .collect();
     let labels = results.iter().flat_map(|(l, _)| *l).collect();
     let latents = results.iter().map(|(_, z)| *z).collect();
-    SyntheticSubject { subject, data, labels, latents }
+    SyntheticSubject {
+        subject,
+        data,
+        labels,
+        latents,
+    }
 }
 
 /// Fills one trial (40 × samples) and returns its ratings and latents.
@@ -269,8 +285,24 @@ fn trial(
     let oe = cfg.eog_effect;
     let blink_after = tr.blink_rate * (oe * (BLINK_AROUSAL * a + BLINK_VALENCE * v)).exp();
     let saccade_after = tr.saccade_rate * (oe * (SACCADE_AROUSAL * a + SACCADE_VALENCE * v)).exp();
-    let blinks = poisson_times(&mut rng, samples, fs, onset, tr.blink_rate, blink_after, 0.25);
-    let saccades = poisson_times(&mut rng, samples, fs, onset, tr.saccade_rate, saccade_after, 0.1);
+    let blinks = poisson_times(
+        &mut rng,
+        samples,
+        fs,
+        onset,
+        tr.blink_rate,
+        blink_after,
+        0.25,
+    );
+    let saccades = poisson_times(
+        &mut rng,
+        samples,
+        fs,
+        onset,
+        tr.saccade_rate,
+        saccade_after,
+        0.1,
+    );
     let mut blink = vec![0.0; samples];
     for &b in &blinks {
         let amp = tr.blink_amp * rng.gen_range(0.7..1.3);
@@ -288,7 +320,8 @@ fn trial(
     let ee = cfg.eeg_effect * tr.sensitivity;
     for (c, name) in DEAP_CHANNELS.iter().enumerate().take(EEG) {
         let s = site(name);
-        let alpha_log = ee * (ALPHA_AROUSAL * s.posterior * a + ALPHA_VALENCE_ASYMMETRY * s.asymmetry * v);
+        let alpha_log =
+            ee * (ALPHA_AROUSAL * s.posterior * a + ALPHA_VALENCE_ASYMMETRY * s.asymmetry * v);
         let beta_log = ee * BETA_AROUSAL * s.beta_weight * a;
         let alpha_base = tr.alpha_amp * s.alpha_weight * state_alpha.exp();
         let beta_base = tr.beta_amp * state_beta.exp();
@@ -304,7 +337,9 @@ fn trial(
         for (n, x) in row.iter_mut().enumerate() {
             let (alpha_amp, beta_amp) = gains[usize::from(n >= onset)];
             let alpha = 0.6 * shared_alpha[n] + 0.8 * own.next(&mut rng);
-            let eeg = BACKGROUND_UV * bg.next(&mut rng) + alpha_amp * alpha + beta_amp * beta.next(&mut rng);
+            let eeg = BACKGROUND_UV * bg.next(&mut rng)
+                + alpha_amp * alpha
+                + beta_amp * beta.next(&mut rng);
             *x = g * eeg + off + s.blink_leak * blink[n] + s.saccade_leak * gaze[n];
         }
     }
@@ -324,13 +359,23 @@ fn trial(
 
 /// Channels 35–40 (zEMG, tEMG, GSR, respiration, plethysmograph, temperature):
 /// plausible shapes, no latent effects (the method does not use them).
-fn other_channels(cfg: &SynthConfig, tr: &Traits, rng: &mut ChaCha8Rng, samples: usize, out: &mut [f64]) {
+fn other_channels(
+    cfg: &SynthConfig,
+    tr: &Traits,
+    rng: &mut ChaCha8Rng,
+    samples: usize,
+    out: &mut [f64],
+) {
     let fs = cfg.sample_rate;
     let tau = std::f64::consts::TAU;
     let (heart_phase, breath_phase) = (rng.gen::<f64>() * tau, rng.gen::<f64>() * tau);
     let mut gsr = 0.0f64;
     let drift = 0.02 * normal(rng);
-    for (k, row) in out.chunks_exact_mut(samples.max(1)).enumerate().take(CHANNELS - VEOG - 1) {
+    for (k, row) in out
+        .chunks_exact_mut(samples.max(1))
+        .enumerate()
+        .take(CHANNELS - VEOG - 1)
+    {
         let c = VEOG + 1 + k;
         let g = tr.gain[c];
         for (n, x) in row.iter_mut().enumerate() {
@@ -357,13 +402,22 @@ mod tests {
     use super::*;
 
     fn small() -> SynthConfig {
-        SynthConfig { subjects: 1, trials: 16, seconds: 20.0, seed: 5, ..SynthConfig::default() }
+        SynthConfig {
+            subjects: 1,
+            trials: 16,
+            seconds: 20.0,
+            seed: 5,
+            ..SynthConfig::default()
+        }
     }
 
     /// Mean power of `x` in [lo, hi] Hz (Goertzel-style DFT over the bins).
     fn band_power(x: &[f64], fs: f64, lo: f64, hi: f64) -> f64 {
         let n = x.len();
-        let (k0, k1) = ((lo * n as f64 / fs).ceil() as usize, (hi * n as f64 / fs).floor() as usize);
+        let (k0, k1) = (
+            (lo * n as f64 / fs).ceil() as usize,
+            (hi * n as f64 / fs).floor() as usize,
+        );
         let mut total = 0.0;
         for k in k0..=k1 {
             let w = std::f64::consts::TAU * k as f64 / n as f64;
@@ -413,12 +467,20 @@ mod tests {
         let r_alpha = correlation(&alpha, &arousal);
         let r_asym = correlation(&asym, &valence);
         assert!(r_alpha < -0.7, "posterior alpha vs arousal r = {r_alpha}");
-        assert!(r_asym > 0.6, "F4-F3 alpha asymmetry vs valence r = {r_asym}");
+        assert!(
+            r_asym > 0.6,
+            "F4-F3 alpha asymmetry vs valence r = {r_asym}"
+        );
     }
 
     #[test]
     fn ratings_follow_latents_with_noise() {
-        let cfg = SynthConfig { trials: 200, seconds: 0.5, baseline_s: 0.0, ..small() };
+        let cfg = SynthConfig {
+            trials: 200,
+            seconds: 0.5,
+            baseline_s: 0.0,
+            ..small()
+        };
         let s = generate_subject(&cfg, 2);
         let val: Vec<f64> = s.labels.chunks(4).map(|l| l[0]).collect();
         let aro: Vec<f64> = s.labels.chunks(4).map(|l| l[1]).collect();
@@ -428,14 +490,25 @@ mod tests {
         // 2 points per SD latent vs 1 point of noise: r ≈ 0.85 before clamping/bias.
         assert!(ra > 0.75 && ra < 0.97, "{ra}");
         assert!(rv > 0.75 && rv < 0.97, "{rv}");
-        let exact = generate_subject(&SynthConfig { label_noise: 0.0, ..cfg.clone() }, 2);
+        let exact = generate_subject(
+            &SynthConfig {
+                label_noise: 0.0,
+                ..cfg.clone()
+            },
+            2,
+        );
         let aro0: Vec<f64> = exact.labels.chunks(4).map(|l| l[1]).collect();
         assert!(correlation(&aro0, &za) > 0.95);
     }
 
     #[test]
     fn blinks_leak_into_fp1_and_follow_arousal_weakly() {
-        let cfg = SynthConfig { trials: 60, seconds: 30.0, eeg_effect: 0.0, ..small() };
+        let cfg = SynthConfig {
+            trials: 60,
+            seconds: 30.0,
+            eeg_effect: 0.0,
+            ..small()
+        };
         let s = generate_subject(&cfg, 3);
         let (mut leak, mut var, mut arousal) = (vec![], vec![], vec![]);
         for t in 0..cfg.trials {
@@ -452,11 +525,27 @@ mod tests {
 
     #[test]
     fn subjects_do_not_depend_on_the_subject_count_and_seed_matters() {
-        let cfg = SynthConfig { trials: 2, seconds: 1.0, ..small() };
+        let cfg = SynthConfig {
+            trials: 2,
+            seconds: 1.0,
+            ..small()
+        };
         let a = generate_subject(&cfg, 2);
-        let b = generate_subject(&SynthConfig { subjects: 9, ..cfg.clone() }, 2);
+        let b = generate_subject(
+            &SynthConfig {
+                subjects: 9,
+                ..cfg.clone()
+            },
+            2,
+        );
         assert_eq!(a, b);
-        let c = generate_subject(&SynthConfig { seed: 6, ..cfg.clone() }, 2);
+        let c = generate_subject(
+            &SynthConfig {
+                seed: 6,
+                ..cfg.clone()
+            },
+            2,
+        );
         assert_ne!(a.data, c.data);
         assert_eq!(a.data.len(), 2 * 40 * 512);
     }

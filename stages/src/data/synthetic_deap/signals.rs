@@ -24,11 +24,20 @@ impl Pink {
     pub(crate) fn new(sample_rate: f64, highpass_hz: f64) -> Pink {
         let dt = 1.0 / sample_rate;
         let rc = 1.0 / (2.0 * std::f64::consts::PI * highpass_hz);
-        let mut p = Pink { b: [0.0; 7], hp_prev_in: 0.0, hp_prev_out: 0.0, hp_coef: rc / (rc + dt), scale: 1.0 };
+        let mut p = Pink {
+            b: [0.0; 7],
+            hp_prev_in: 0.0,
+            hp_prev_out: 0.0,
+            hp_coef: rc / (rc + dt),
+            scale: 1.0,
+        };
         // Normalise to unit variance: the output variance for unit white input is
         // the energy of the (linear) filter's impulse response.
         let mut energy = 0.0;
-        let mut probe = Pink { scale: 1.0, ..p.clone_state() };
+        let mut probe = Pink {
+            scale: 1.0,
+            ..p.clone_state()
+        };
         energy += probe.filter(1.0).powi(2);
         for _ in 0..(sample_rate as usize * 200) {
             energy += probe.filter(0.0).powi(2);
@@ -38,7 +47,13 @@ impl Pink {
     }
 
     fn clone_state(&self) -> Pink {
-        Pink { b: self.b, hp_prev_in: self.hp_prev_in, hp_prev_out: self.hp_prev_out, hp_coef: self.hp_coef, scale: self.scale }
+        Pink {
+            b: self.b,
+            hp_prev_in: self.hp_prev_in,
+            hp_prev_out: self.hp_prev_out,
+            hp_coef: self.hp_coef,
+            scale: self.scale,
+        }
     }
 
     fn filter(&mut self, white: f64) -> f64 {
@@ -59,7 +74,12 @@ impl Pink {
 
     /// A fresh, warmed-up copy (filter state drawn from `warmup` samples of noise).
     pub(crate) fn start<R: Rng>(&self, rng: &mut R, warmup: usize) -> Pink {
-        let mut p = Pink { b: [0.0; 7], hp_prev_in: 0.0, hp_prev_out: 0.0, ..self.clone_state() };
+        let mut p = Pink {
+            b: [0.0; 7],
+            hp_prev_in: 0.0,
+            hp_prev_out: 0.0,
+            ..self.clone_state()
+        };
         for _ in 0..warmup {
             p.next(rng);
         }
@@ -90,12 +110,22 @@ impl Resonator {
         let a2 = -r * r;
         // Stationary variance of y = a1 y1 + a2 y2 + e for unit-variance e.
         let var = (1.0 - a2) / ((1.0 + a2) * ((1.0 - a2).powi(2) - a1 * a1));
-        Resonator { a1, a2, scale: 1.0 / var.sqrt(), y1: 0.0, y2: 0.0 }
+        Resonator {
+            a1,
+            a2,
+            scale: 1.0 / var.sqrt(),
+            y1: 0.0,
+            y2: 0.0,
+        }
     }
 
     /// A fresh, warmed-up copy.
     pub(crate) fn start<R: Rng>(&self, rng: &mut R, warmup: usize) -> Resonator {
-        let mut r = Resonator { y1: 0.0, y2: 0.0, ..self.clone() };
+        let mut r = Resonator {
+            y1: 0.0,
+            y2: 0.0,
+            ..self.clone()
+        };
         for _ in 0..warmup {
             r.next(rng);
         }
@@ -200,10 +230,18 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut pink = Pink::new(128.0, 4.0).start(&mut rng, 512);
         let x: Vec<f64> = (0..40_000).map(|_| pink.next(&mut rng)).collect();
-        assert!((variance(&x) - 1.0).abs() < 0.1, "pink variance {}", variance(&x));
+        assert!(
+            (variance(&x) - 1.0).abs() < 0.1,
+            "pink variance {}",
+            variance(&x)
+        );
         let mut alpha = Resonator::new(10.0, 2.0, 128.0).start(&mut rng, 512);
         let x: Vec<f64> = (0..40_000).map(|_| alpha.next(&mut rng)).collect();
-        assert!((variance(&x) - 1.0).abs() < 0.1, "resonator variance {}", variance(&x));
+        assert!(
+            (variance(&x) - 1.0).abs() < 0.1,
+            "resonator variance {}",
+            variance(&x)
+        );
     }
 
     #[test]
@@ -220,7 +258,10 @@ mod tests {
     fn blink_peaks_at_amplitude() {
         let mut x = vec![0.0; 200];
         add_blink(&mut x, 10, 100.0, 0.1, 128.0);
-        let (i, max) = x.iter().enumerate().fold((0, 0.0f64), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+        let (i, max) = x
+            .iter()
+            .enumerate()
+            .fold((0, 0.0f64), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
         assert!((max - 100.0).abs() < 1.0, "{max}");
         assert!((i as i64 - (10 + 13)).abs() <= 1, "{i}");
     }
