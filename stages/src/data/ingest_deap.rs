@@ -2,8 +2,9 @@
 //! `recordings.parquet` (one row per subject, trial, channel) + `labels.parquet`.
 //!
 //! Streams a subject at a time: with more than one thread a reader thread decodes the
-//! next subject while this one is written, so at most three subjects' samples are in
-//! memory (one being read, one queued, one being written).
+//! next subject while this one is written. The hand-over is a rendezvous channel, so
+//! at most two subjects' samples are held (the one being written, plus its copy in the
+//! Arrow builders, and the next one, decoded and waiting).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -135,7 +136,7 @@ impl Stage for IngestDeap {
             }
         } else {
             std::thread::scope(|scope| -> Result<(), StageError> {
-                let (tx, rx) = sync_channel(1);
+                let (tx, rx) = sync_channel(0);
                 let cancel = ctx.cancel.clone();
                 let files = &files;
                 scope.spawn(move || {
