@@ -7,6 +7,8 @@ use crate::stage::Stage;
 pub fn all() -> Vec<&'static dyn Stage> {
     let mut stages: Vec<&'static dyn Stage> = vec![
         // data
+        &crate::data::synthetic_deap::SyntheticDeap,
+        &crate::data::ingest_deap::IngestDeap,
         // models and training
         // evaluation
     ];

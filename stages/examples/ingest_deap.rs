@@ -1,0 +1,78 @@
+//! Benchmark binary for the DEAP ingest (compare with `stages/benches/ingest_deap.py`).
+//!
+//! ```text
+//! # a DEAP-size synthetic folder (32 subjects × 40 trials × 63 s, ~3.3 GB):
+//! cargo run -p stages --example ingest_deap --config 'profile.dev.package.stages.opt-level=3' \
+//!     -- generate /tmp/deap 32 40 60
+//! /usr/bin/time -v target/debug/examples/ingest_deap ingest /tmp/deap/data_preprocessed_python /tmp/out-rs 2
+//! /usr/bin/time -v python3 stages/benches/ingest_deap.py /tmp/deap/data_preprocessed_python /tmp/out-py
+//! ```
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+use stages::data::ingest_deap::IngestDeap;
+use stages::data::synthetic_deap::SyntheticDeap;
+use stages::{Context, Params, Stage};
+
+fn params(stage: &dyn Stage, set: &[(&str, Value)]) -> Params {
+    let mut p = Map::new();
+    for spec in stage.params() {
+        p.insert(
+            spec.name.clone(),
+            spec.default.clone().unwrap_or(Value::Null),
+        );
+    }
+    for (k, v) in set {
+        p.insert(k.to_string(), v.clone());
+    }
+    Params(p)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage =
+        "usage: ingest_deap generate OUT [subjects trials seconds] | ingest SRC OUT [threads]";
+    let arg = |i: usize| args.get(i).cloned();
+    let num = |i: usize, default: i64| arg(i).map_or(default, |s| s.parse().expect("a number"));
+    let (stage, set, out, threads): (&dyn Stage, Vec<(&str, Value)>, PathBuf, usize) =
+        match arg(0).as_deref() {
+            Some("generate") => (
+                &SyntheticDeap,
+                vec![
+                    ("subjects", Value::from(num(2, 32))),
+                    ("trials", Value::from(num(3, 40))),
+                    ("seconds", Value::from(num(4, 60) as f64)),
+                ],
+                PathBuf::from(arg(1).expect(usage)),
+                2,
+            ),
+            Some("ingest") => (
+                &IngestDeap,
+                vec![("path", Value::from(arg(1).expect(usage)))],
+                PathBuf::from(arg(2).expect(usage)),
+                num(3, 2) as usize,
+            ),
+            _ => {
+                eprintln!("{usage}");
+                std::process::exit(2);
+            }
+        };
+    std::fs::create_dir_all(&out).expect("create the output folder");
+    let mut ctx = Context::for_test(params(stage, &set), &out);
+    ctx.threads = threads;
+    let started = std::time::Instant::now();
+    match stage.run(&ctx) {
+        Ok(outcome) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&outcome.metrics).expect("json")
+            );
+            println!("{}: {:.2} s", stage.name(), started.elapsed().as_secs_f64());
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
