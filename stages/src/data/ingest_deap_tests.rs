@@ -47,7 +47,6 @@ fn run(
         .map(|d| Input {
             stage: "data".into(),
             cell: Map::new(),
-            variations: vec![],
             dir: d.to_path_buf(),
         })
         .collect();
