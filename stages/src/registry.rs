@@ -7,6 +7,10 @@ use crate::stage::Stage;
 pub fn all() -> Vec<&'static dyn Stage> {
     let mut stages: Vec<&'static dyn Stage> = vec![
         // data
+        &crate::data::synthetic_mahnob::SyntheticMahnob,
+        &crate::data::ingest_mahnob::IngestMahnob,
+        &crate::data::windows::Windows,
+        &crate::data::folds::Folds,
         // models and training
         // evaluation
     ];
