@@ -31,8 +31,9 @@ def features(data, channels, fs):
 
 
 def main(root):
-    wt = pq.read_table(f"{root}/windows/windows.parquet")
-    md = {k.decode(): v.decode() for k, v in wt.schema.metadata.items()}
+    path = f"{root}/windows/windows.parquet"
+    wt = pq.read_table(path)
+    md = {k.decode(): v.decode() for k, v in pq.ParquetFile(path).metadata.metadata.items()}
     channels = json.loads(md["channels"])
     kinds = json.loads(md["kinds"])
     t, fs = int(md["samples"]), float(md["sample_rate"])

@@ -5,7 +5,10 @@
 //!
 //! ```text
 //! cargo run --release -p stages --example mahnob_pipeline -- OUT [subjects] [sessions] [stimulus_s] [threads]
+//! cargo run --release -p stages --example mahnob_pipeline -- --windows RECORDINGS_DIR OUT
 //! ```
+//! The second form runs only the windows stage (default parameters) on an existing
+//! recordings.parquet + labels.parquet, e.g. to watch its memory on a large table.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -69,6 +72,11 @@ fn run(
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--windows") {
+        let (rec, out) = (PathBuf::from(&args[2]), PathBuf::from(&args[3]));
+        run(&Windows, json!({}), &[&rec], &out, 1);
+        return;
+    }
     let root = PathBuf::from(
         args.get(1)
             .map(String::as_str)
