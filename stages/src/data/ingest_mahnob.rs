@@ -4,11 +4,14 @@
 //! Per session:
 //! 1. The stimulus lies between the first two trigger onsets of `Status` (low 16
 //!    bits; an onset is a sample whose trigger value rises above the previous one,
-//!    as `mne.find_events(consecutive='increasing')` counts them). Its length is
-//!    checked against `cutLenSec` (a mismatch beyond `length_tolerance_s` is
-//!    counted and reported, not fatal). Sessions with fewer than two onsets, or
-//!    without `baseline_s` of recording before the stimulus, are skipped and
-//!    counted.
+//!    as `mne.find_events(consecutive='increasing')` counts them: pulses or steps
+//!    at stimulus start and end). A file with a single onset whose trigger stays
+//!    up for at least 1 s is read as a level-coded trigger: the stimulus ends
+//!    where the trigger value falls again.
+//!    Its length is checked against `cutLenSec` (a mismatch beyond
+//!    `length_tolerance_s` is counted and reported, not fatal). Sessions without
+//!    such edges, or without `baseline_s` of recording before the stimulus, are
+//!    skipped and counted.
 //! 2. DECISION: each trial is written as `baseline_s` (default 3) of pre-stimulus
 //!    recording followed by the whole stimulus, the layout of DEAP's preprocessed
 //!    trials (3 s baseline + 60 s), so the `windows` stage treats both datasets
@@ -51,6 +54,8 @@ use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
 pub const DATASET: &str = "mahnob";
 /// Bumped when the output for the same input changes.
 pub const READER_VERSION: &str = "pipe ingest-mahnob 1 (bdf reader 1)";
+/// Shortest level-coded stimulus (a single trigger onset held up).
+const MIN_LEVEL_S: f64 = 1.0;
 /// Filter margin kept on each side of the written segment, where available.
 const MARGIN_S: f64 = 10.0;
 
@@ -174,7 +179,7 @@ pub struct TrialData {
     pub channels: Vec<(String, &'static str, Vec<f32>)>,
     /// Stimulus length from the triggers.
     pub stimulus_s: f64,
-    /// Trigger onsets found (2 expected).
+    /// Trigger onsets found (2 expected; 1 for a level-coded trigger).
     pub onsets: usize,
     /// Set when the stimulus length differs from `cutLenSec` beyond the tolerance.
     pub length_warning: Option<String>,
@@ -190,7 +195,7 @@ pub enum Segmented {
 /// Why a readable session yields no trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SkipReason {
-    /// Fewer than two trigger onsets in Status.
+    /// No trigger onset in Status, or a single one that never falls.
     NoTrigger,
     /// Not `baseline_s` of recording before the stimulus, or the stimulus runs
     /// past the end of the file.
@@ -214,6 +219,22 @@ pub fn trigger_onsets(status: &[i32]) -> Vec<usize> {
         .filter(|(_, w)| (w[1] & TRIGGER_MASK) > (w[0] & TRIGGER_MASK))
         .map(|(i, _)| i + 1)
         .collect()
+}
+
+/// The stimulus as `[start, end)` samples of `status`, and the number of onsets:
+/// the first two onsets, or for a single onset the next fall of the trigger value
+/// if the trigger stays up for at least `min_level` samples (a shorter lone pulse
+/// is a marker without its partner, not a stimulus).
+pub fn stimulus_bounds(status: &[i32], min_level: usize) -> Option<(usize, usize, usize)> {
+    let onsets = trigger_onsets(status);
+    match onsets[..] {
+        [] => None,
+        [s0] => (s0 + 1..status.len())
+            .find(|&i| (status[i] & TRIGGER_MASK) < (status[i - 1] & TRIGGER_MASK))
+            .filter(|&s1| s1 - s0 >= min_level)
+            .map(|s1| (s0, s1, 1)),
+        [s0, s1, ..] => Some((s0, s1, onsets.len())),
+    }
 }
 
 /// Where one signal's segment lies: input span `[from, to)` and the resampled
@@ -285,11 +306,11 @@ pub fn process_session(
         .read_digital(&[status_idx], 0..h.records)?
         .pop()
         .unwrap_or_default();
-    let onsets = trigger_onsets(&status);
-    let (Some(&s0), Some(&s1)) = (onsets.first(), onsets.get(1)) else {
+    let status_rate = h.sample_rate(status_idx).unwrap_or(1.0);
+    let min_level = (MIN_LEVEL_S * status_rate).ceil() as usize;
+    let Some((s0, s1, onsets)) = stimulus_bounds(&status, min_level) else {
         return Ok(Segmented::Skipped(SkipReason::NoTrigger));
     };
-    let status_rate = h.sample_rate(status_idx).unwrap_or(1.0);
     let onset_s = s0 as f64 / status_rate;
     let stimulus_s = (s1 - s0) as f64 / status_rate;
     let length_warning = cut_len_s
@@ -439,7 +460,7 @@ pub fn process_session(
     Ok(Segmented::Trial(TrialData {
         channels,
         stimulus_s,
-        onsets: onsets.len(),
+        onsets,
         length_warning,
     }))
 }
@@ -608,7 +629,8 @@ impl Stage for IngestMahnob {
         let mut labels = Vec::new();
         let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut warnings = found.warnings.clone();
-        let (mut mismatches, mut extra_triggers, mut stimulus_total) = (0usize, 0usize, 0.0f64);
+        let (mut mismatches, mut extra_triggers, mut level_triggers) = (0usize, 0usize, 0usize);
+        let mut stimulus_total = 0.0f64;
         ctx.progress.start("sessions", found.sessions.len() as u64);
         let mut done = 0u64;
         for subject_sessions in found.sessions.chunk_by(|a, b| a.subject == b.subject) {
@@ -637,6 +659,9 @@ impl Stage for IngestMahnob {
                         }
                         if trial.onsets > 2 {
                             extra_triggers += 1;
+                        }
+                        if trial.onsets == 1 {
+                            level_triggers += 1;
                         }
                         stimulus_total += trial.stimulus_s;
                         for (name, kind, samples) in &trial.channels {
@@ -692,6 +717,7 @@ impl Stage for IngestMahnob {
         m.insert("skipped".into(), skip);
         m.insert("length_mismatches".into(), Value::from(mismatches));
         m.insert("extra_triggers".into(), Value::from(extra_triggers));
+        m.insert("level_coded_triggers".into(), Value::from(level_triggers));
         m.insert("eog".into(), Value::from(opts.eog.describe()));
         const SHOWN: usize = 20;
         let more = warnings.len().saturating_sub(SHOWN);
@@ -731,11 +757,19 @@ mod tests {
         // A trigger already high at the first sample is not an onset.
         assert_eq!(trigger_onsets(&[5, 5, 0, 5]), vec![3]);
         assert!(trigger_onsets(&[]).is_empty());
+        assert_eq!(stimulus_bounds(&s, 1), Some((1, 5, 3)));
+        // Level-coded: high for the whole stimulus.
+        let level = [flags, flags, flags | 8, flags | 8, flags | 8, flags];
+        assert_eq!(stimulus_bounds(&level, 3), Some((2, 5, 1)));
+        assert_eq!(stimulus_bounds(&level, 4), None);
+        assert_eq!(stimulus_bounds(&[0, 0, 3, 3, 0], 1), Some((2, 4, 1)));
+        assert_eq!(stimulus_bounds(&[0, 0, 3, 3], 1), None);
+        assert_eq!(stimulus_bounds(&[0, 0], 1), None);
     }
 
     /// Fp1: 100 µV 5-Hz sine + 3 mV offset at 256 Hz; GSR1: a ramp at 128 Hz;
     /// triggers at 10 s and 15 s of a 25-s file.
-    fn hand_made(path: &Path, onsets: &[usize]) {
+    fn hand_made(path: &Path, onsets: &[usize], pulse: usize) {
         let fs = 256;
         let n = 25 * fs;
         let fp1: Vec<f32> = (0..n)
@@ -747,7 +781,7 @@ mod tests {
         let gsr: Vec<f32> = (0..n / 2).map(|i| i as f32).collect();
         let mut status = vec![0i32; n];
         for &o in onsets {
-            for s in &mut status[o..o + 10] {
+            for s in &mut status[o..o + pulse] {
                 *s = 4;
             }
         }
@@ -790,7 +824,7 @@ mod tests {
     fn segments_baseline_plus_stimulus_on_the_output_grid() {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("x.bdf");
-        hand_made(&p, &[2560, 3840]);
+        hand_made(&p, &[2560, 3840], 10);
         let Segmented::Trial(t) = process_session(&p, Some(5.0), &plain()).unwrap() else {
             panic!("skipped")
         };
@@ -821,24 +855,30 @@ mod tests {
     fn length_mismatch_warns_and_missing_triggers_skip() {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("x.bdf");
-        hand_made(&p, &[2560, 3840]);
+        hand_made(&p, &[2560, 3840], 10);
         let Segmented::Trial(t) = process_session(&p, Some(7.5), &plain()).unwrap() else {
             panic!()
         };
         assert!(t.length_warning.unwrap().contains("cutLenSec says 7.5 s"));
-        hand_made(&p, &[2560]);
+        // A lone 10-sample pulse is no stimulus; a trigger held for 5 s is one.
+        hand_made(&p, &[2560], 10);
         assert!(matches!(
             process_session(&p, None, &plain()).unwrap(),
             Segmented::Skipped(SkipReason::NoTrigger)
         ));
+        hand_made(&p, &[2560], 1280);
+        let Segmented::Trial(t) = process_session(&p, None, &plain()).unwrap() else {
+            panic!()
+        };
+        assert_eq!((t.stimulus_s, t.onsets), (5.0, 1));
         // Stimulus at 2 s: no room for a 3-s baseline.
-        hand_made(&p, &[512, 1024]);
+        hand_made(&p, &[512, 1024], 10);
         assert!(matches!(
             process_session(&p, None, &plain()).unwrap(),
             Segmented::Skipped(SkipReason::TooShort)
         ));
         // A stimulus ending 10 samples before the end of the file (no margin left).
-        hand_made(&p, &[2560, 6390]);
+        hand_made(&p, &[2560, 6390], 10);
         let mut o = plain();
         o.baseline_s = 0.0;
         assert!(matches!(
@@ -864,7 +904,7 @@ mod tests {
         assert!(EogSource::parse(&["a-".into(), "b".into()]).is_err());
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("x.bdf");
-        hand_made(&p, &[2560, 3840]);
+        hand_made(&p, &[2560, 3840], 10);
         let e = process_session(
             &p,
             None,
