@@ -941,7 +941,7 @@ mod tests {
             subjects: 2,
             sessions: 3,
             stimulus_s: 5.0,
-            baseline_s: 12.0,
+            baseline_s: 5.0,
             seed: 3,
             ..Config::default()
         };

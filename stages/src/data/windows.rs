@@ -982,4 +982,57 @@ pub(crate) mod tests {
         assert_eq!(m["class_balance"]["valence"]["high_fraction"], 0.0);
         assert!(out.join(tables::WINDOWS).is_file());
     }
+
+    /// The MAHNOB chain with every stage's defaults except sizes: the tables each
+    /// stage writes are the ones the next one reads.
+    #[test]
+    fn mahnob_chain_synthetic_ingest_windows_folds() {
+        use crate::data::{
+            folds::Folds, ingest_mahnob::IngestMahnob, synthetic_mahnob::SyntheticMahnob,
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = |n: &str| {
+            let d = tmp.path().join(n);
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        };
+        let (data, rec, win, split) = (dir("data"), dir("rec"), dir("win"), dir("split"));
+        let synth =
+            json!({"subjects": 2, "sessions": 3, "stimulus_s": 9, "baseline_s": 5, "seed": 4});
+        SyntheticMahnob
+            .run(&context(&SyntheticMahnob, synth, &[], &data))
+            .unwrap();
+        IngestMahnob
+            .run(&context(&IngestMahnob, json!({}), &[("data", &data)], &rec))
+            .unwrap();
+        let m = Windows
+            .run(&context(&Windows, json!({}), &[("recordings", &rec)], &win))
+            .unwrap()
+            .metrics;
+        // 9 s ± 25 % stimuli: one or two 4-s windows per trial, 30 channels of 512.
+        let n = m["windows"].as_u64().unwrap();
+        assert!((6..=12).contains(&n), "{m:?}");
+        assert_eq!(m["channels"], 30);
+        let md = parquet_metadata(&win.join(tables::WINDOWS));
+        assert_eq!(md["dataset"], "mahnob");
+        assert!(
+            md["channels"].ends_with(r#""O2","hEOG","vEOG"]"#),
+            "{}",
+            md["channels"]
+        );
+        let rows = read_rows(&win.join(tables::WINDOWS));
+        assert!(rows
+            .iter()
+            .all(|r| r.data.len() == 30 * 512 && r.data.iter().all(|v| v.is_finite())));
+        let f = Folds
+            .run(&context(
+                &Folds,
+                json!({"k": 3}),
+                &[("windows", &win)],
+                &split,
+            ))
+            .unwrap()
+            .metrics;
+        assert_eq!((f["trials"].as_u64(), f["k"].as_u64()), (Some(6), Some(3)));
+    }
 }
