@@ -9,6 +9,10 @@ pub fn all() -> Vec<&'static dyn Stage> {
         // data
         &crate::data::synthetic_deap::SyntheticDeap,
         &crate::data::ingest_deap::IngestDeap,
+        &crate::data::synthetic_mahnob::SyntheticMahnob,
+        &crate::data::ingest_mahnob::IngestMahnob,
+        &crate::data::windows::Windows,
+        &crate::data::folds::Folds,
         // models and training
         // evaluation
     ];

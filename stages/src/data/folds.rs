@@ -1,0 +1,584 @@
+//! `folds`: the evaluation protocol's cross-validation splits → `splits.parquet`,
+//! one row per (fold, subject, trial) with role train, val or test.
+//!
+//! Splits are by trial, never by window: every window of a trial shares its
+//! trial's role. Protocols (method.md, "Evaluation protocols"):
+//! - `trial-kfold` (default, k = 10): all subjects' trials pooled, shuffled and
+//!   dealt into k folds of near-equal size; fold f tests on its trials.
+//! - `subject-dependent`: the same within each subject (each subject's trials dealt
+//!   into k folds); fold f tests on fold f of every subject, and per-subject models
+//!   train on that subject's rows.
+//! - `loso`: fold f tests on the f-th subject (k = number of subjects).
+//!
+//! In each fold, `val_fraction` of the non-test trials (rounded, at least one when
+//! the fraction is positive and two or more remain; within each subject for
+//! `subject-dependent`) become the validation set for early stopping; the rest
+//! train. Shuffles are seeded: the same seed gives the same splits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt16Builder};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use polars::prelude::*;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Map, Value};
+
+use crate::data::tables;
+use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
+
+/// An evaluation protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    TrialKfold,
+    SubjectDependent,
+    Loso,
+}
+
+impl Protocol {
+    pub const NAMES: [&'static str; 3] = ["trial-kfold", "subject-dependent", "loso"];
+
+    pub fn parse(s: &str) -> Result<Self, StageError> {
+        match s {
+            "trial-kfold" => Ok(Protocol::TrialKfold),
+            "subject-dependent" => Ok(Protocol::SubjectDependent),
+            "loso" => Ok(Protocol::Loso),
+            _ => Err(StageError::Param(format!(
+                "protocol must be one of {}, got {s:?}",
+                Protocol::NAMES.join("|")
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::TrialKfold => "trial-kfold",
+            Protocol::SubjectDependent => "subject-dependent",
+            Protocol::Loso => "loso",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Train,
+    Val,
+    Test,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Train => "train",
+            Role::Val => "val",
+            Role::Test => "test",
+        }
+    }
+}
+
+/// One row of `splits.parquet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Split {
+    pub fold: u16,
+    pub subject: u16,
+    pub trial: u16,
+    pub role: Role,
+}
+
+fn rng_for(seed: u64, label: &str) -> ChaCha8Rng {
+    let mut h = blake3::Hasher::new();
+    h.update(b"pipe folds\0");
+    h.update(&seed.to_le_bytes());
+    h.update(label.as_bytes());
+    ChaCha8Rng::from_seed(*h.finalize().as_bytes())
+}
+
+/// How many of `rest` non-test trials validate.
+fn val_count(rest: usize, fraction: f64) -> usize {
+    if fraction <= 0.0 || rest < 2 {
+        return 0;
+    }
+    ((fraction * rest as f64).round() as usize).clamp(1, rest - 1)
+}
+
+/// Deal `items` (shuffled) into `k` folds: fold of item i = its shuffled position mod k.
+fn deal<T: Copy + Ord>(items: &[T], k: usize, rng: &mut ChaCha8Rng) -> BTreeMap<T, usize> {
+    let mut v = items.to_vec();
+    v.shuffle(rng);
+    v.into_iter().enumerate().map(|(i, t)| (t, i % k)).collect()
+}
+
+/// The splits of `trials` ((subject, trial) pairs). `k` is ignored for `loso`.
+pub fn make_splits(
+    trials: &[(u16, u16)],
+    protocol: Protocol,
+    k: usize,
+    val_fraction: f64,
+    seed: u64,
+) -> Result<(Vec<Split>, usize), StageError> {
+    if !(0.0..1.0).contains(&val_fraction) {
+        return Err(StageError::Param(format!(
+            "val_fraction must be in [0, 1), got {val_fraction}"
+        )));
+    }
+    let trials: Vec<(u16, u16)> = trials
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let subjects: Vec<u16> = trials
+        .iter()
+        .map(|t| t.0)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let by_subject =
+        |s: u16| -> Vec<(u16, u16)> { trials.iter().copied().filter(|t| t.0 == s).collect() };
+    // test fold of each trial
+    let (k, test_fold): (usize, BTreeMap<(u16, u16), usize>) = match protocol {
+        Protocol::TrialKfold => {
+            if k < 2 || k > trials.len() {
+                return Err(StageError::Param(format!(
+                    "trial-kfold needs 2 <= k <= number of trials ({}), got k = {k}",
+                    trials.len()
+                )));
+            }
+            (k, deal(&trials, k, &mut rng_for(seed, "trial-kfold")))
+        }
+        Protocol::SubjectDependent => {
+            if k < 2 {
+                return Err(StageError::Param(format!(
+                    "subject-dependent needs k >= 2, got {k}"
+                )));
+            }
+            let mut folds = BTreeMap::new();
+            for &s in &subjects {
+                let mine = by_subject(s);
+                if mine.len() < k {
+                    return Err(StageError::Param(format!(
+                        "subject-dependent with k = {k} needs at least {k} trials per subject; subject {s} has {}",
+                        mine.len()
+                    )));
+                }
+                folds.extend(deal(
+                    &mine,
+                    k,
+                    &mut rng_for(seed, &format!("subject-dependent {s}")),
+                ));
+            }
+            (k, folds)
+        }
+        Protocol::Loso => {
+            if subjects.len() < 2 {
+                return Err(StageError::Param(format!(
+                    "loso needs at least 2 subjects, the windows have {}",
+                    subjects.len()
+                )));
+            }
+            let pos: BTreeMap<u16, usize> =
+                subjects.iter().enumerate().map(|(i, &s)| (s, i)).collect();
+            (
+                subjects.len(),
+                trials.iter().map(|&t| (t, pos[&t.0])).collect(),
+            )
+        }
+    };
+    if k > usize::from(u16::MAX) {
+        return Err(StageError::Param(format!(
+            "k = {k} folds do not fit the u16 fold index"
+        )));
+    }
+    let mut out = Vec::with_capacity(trials.len() * k);
+    for f in 0..k {
+        let rest: Vec<(u16, u16)> = trials
+            .iter()
+            .copied()
+            .filter(|t| test_fold[t] != f)
+            .collect();
+        let mut val = BTreeSet::new();
+        // Validation groups: per subject for subject-dependent, pooled otherwise.
+        let groups: Vec<Vec<(u16, u16)>> = if protocol == Protocol::SubjectDependent {
+            subjects
+                .iter()
+                .map(|&s| rest.iter().copied().filter(|t| t.0 == s).collect())
+                .collect()
+        } else {
+            vec![rest]
+        };
+        for (g, mut group) in groups.into_iter().enumerate() {
+            let n = val_count(group.len(), val_fraction);
+            group.shuffle(&mut rng_for(
+                seed,
+                &format!("{} val fold {f} group {g}", protocol.name()),
+            ));
+            val.extend(group.into_iter().take(n));
+        }
+        for &t in &trials {
+            let role = if test_fold[&t] == f {
+                Role::Test
+            } else if val.contains(&t) {
+                Role::Val
+            } else {
+                Role::Train
+            };
+            out.push(Split {
+                fold: f as u16,
+                subject: t.0,
+                trial: t.1,
+                role,
+            });
+        }
+    }
+    Ok((out, k))
+}
+
+/// The distinct (subject, trial) pairs of a windows table.
+pub fn read_trials(path: &Path) -> Result<Vec<(u16, u16)>, StageError> {
+    let err = |e: PolarsError| StageError::bad_file(path, format!("reading Parquet: {e}"));
+    let p = PlRefPath::try_from_path(path).map_err(err)?;
+    let df = LazyFrame::scan_parquet(p, ScanArgsParquet::default())
+        .map_err(err)?
+        .select([col("subject"), col("trial")])
+        .collect()
+        .map_err(err)?;
+    let s = df.column("subject").map_err(err)?.u16().map_err(err)?;
+    let t = df.column("trial").map_err(err)?.u16().map_err(err)?;
+    let mut out = BTreeSet::new();
+    for (s, t) in s.iter().zip(t.iter()) {
+        match (s, t) {
+            (Some(s), Some(t)) => {
+                out.insert((s, t));
+            }
+            _ => return Err(StageError::bad_file(path, "null subject or trial")),
+        }
+    }
+    if out.is_empty() {
+        return Err(StageError::bad_file(path, "no windows"));
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Write `splits.parquet`.
+pub fn write_splits(
+    path: &Path,
+    splits: &[Split],
+    protocol: Protocol,
+    k: usize,
+) -> Result<(), StageError> {
+    let err =
+        |e: &dyn std::fmt::Display| StageError::bad_file(path, format!("writing Parquet: {e}"));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("fold", DataType::UInt16, false),
+        Field::new("subject", DataType::UInt16, false),
+        Field::new("trial", DataType::UInt16, false),
+        Field::new("role", DataType::Utf8, false),
+    ]));
+    let (mut f, mut s, mut t, mut r) = (
+        UInt16Builder::new(),
+        UInt16Builder::new(),
+        UInt16Builder::new(),
+        StringBuilder::new(),
+    );
+    for x in splits {
+        f.append_value(x.fold);
+        s.append_value(x.subject);
+        t.append_value(x.trial);
+        r.append_value(x.role.as_str());
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(f.finish()),
+        Arc::new(s.finish()),
+        Arc::new(t.finish()),
+        Arc::new(r.finish()),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(&e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new("protocol".to_string(), protocol.name().to_string()),
+            KeyValue::new("k".to_string(), k.to_string()),
+        ]))
+        .build();
+    let file = File::create(path).map_err(|e| StageError::io(path, e))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| err(&e))?;
+    w.write(&batch).map_err(|e| err(&e))?;
+    w.close().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+pub struct Folds;
+
+impl Stage for Folds {
+    fn name(&self) -> &'static str {
+        "folds"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "splits the windows' trials into cross-validation folds (trial-kfold | subject-dependent | loso) with train/val/test roles -> splits.parquet"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::new(
+                "protocol",
+                ParamKind::choice(&Protocol::NAMES),
+                "trial-kfold",
+                "evaluation protocol",
+            ),
+            ParamSpec::new(
+                "k",
+                ParamKind::Int,
+                10,
+                "number of folds (loso: the number of subjects, k is ignored)",
+            ),
+            ParamSpec::new(
+                "val_fraction",
+                ParamKind::Float,
+                0.1,
+                "fraction of the non-test trials used for validation",
+            ),
+            ParamSpec::new("seed", ParamKind::Int, 0, "shuffle seed"),
+        ]
+    }
+    fn consumes(&self) -> Vec<&'static str> {
+        vec![tables::WINDOWS]
+    }
+    fn produces(&self) -> Vec<&'static str> {
+        vec![tables::SPLITS]
+    }
+    fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
+        let p = &ctx.params;
+        let protocol = Protocol::parse(p.str("protocol")?)?;
+        let windows = ctx.input_file(tables::WINDOWS)?;
+        let trials = read_trials(&windows)?;
+        let (splits, k) = make_splits(
+            &trials,
+            protocol,
+            p.usize("k")?,
+            p.f64("val_fraction")?,
+            ctx.seed,
+        )?;
+        write_splits(&ctx.out_dir.join(tables::SPLITS), &splits, protocol, k)?;
+        let mut per_fold = Vec::with_capacity(k);
+        for f in 0..k {
+            let count = |r: Role| {
+                splits
+                    .iter()
+                    .filter(|s| usize::from(s.fold) == f && s.role == r)
+                    .count()
+            };
+            per_fold.push(json!({"train": count(Role::Train), "val": count(Role::Val), "test": count(Role::Test)}));
+        }
+        let subjects: BTreeSet<u16> = trials.iter().map(|t| t.0).collect();
+        let mut m = Map::new();
+        m.insert("protocol".into(), Value::from(protocol.name()));
+        m.insert("k".into(), Value::from(k));
+        m.insert("trials".into(), Value::from(trials.len()));
+        m.insert("subjects".into(), Value::from(subjects.len()));
+        m.insert("folds".into(), Value::Array(per_fold));
+        Ok(Outcome::with_metrics(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::test_util::{context, parquet_metadata};
+    use std::collections::HashMap;
+
+    fn grid(subjects: u16, trials: u16) -> Vec<(u16, u16)> {
+        (1..=subjects)
+            .flat_map(|s| (1..=trials).map(move |t| (s, t)))
+            .collect()
+    }
+
+    /// The laws every protocol obeys.
+    fn check_laws(trials: &[(u16, u16)], splits: &[Split], k: usize) {
+        // one row per (fold, trial): no trial has two roles in a fold
+        let mut seen = BTreeSet::new();
+        for s in splits {
+            assert!(seen.insert((s.fold, s.subject, s.trial)), "{s:?} twice");
+        }
+        assert_eq!(splits.len(), trials.len() * k);
+        // roles partition the trials in every fold
+        for f in 0..k as u16 {
+            let fold: BTreeSet<(u16, u16)> = splits
+                .iter()
+                .filter(|s| s.fold == f)
+                .map(|s| (s.subject, s.trial))
+                .collect();
+            assert_eq!(fold, trials.iter().copied().collect());
+            assert!(splits.iter().any(|s| s.fold == f && s.role == Role::Test));
+            assert!(splits.iter().any(|s| s.fold == f && s.role == Role::Train));
+        }
+        // every trial is test exactly once
+        let mut tests: HashMap<(u16, u16), usize> = HashMap::new();
+        for s in splits.iter().filter(|s| s.role == Role::Test) {
+            *tests.entry((s.subject, s.trial)).or_default() += 1;
+        }
+        assert_eq!(tests.len(), trials.len());
+        assert!(tests.values().all(|&n| n == 1));
+    }
+
+    #[test]
+    fn trial_kfold_pools_subjects_into_balanced_folds() {
+        let trials = grid(3, 7);
+        let (splits, k) = make_splits(&trials, Protocol::TrialKfold, 10, 0.1, 7).unwrap();
+        assert_eq!(k, 10);
+        check_laws(&trials, &splits, k);
+        for f in 0..10u16 {
+            let n_test = splits
+                .iter()
+                .filter(|s| s.fold == f && s.role == Role::Test)
+                .count();
+            assert!(n_test == 2 || n_test == 3, "fold {f}: {n_test}");
+            let n_val = splits
+                .iter()
+                .filter(|s| s.fold == f && s.role == Role::Val)
+                .count();
+            assert_eq!(n_val, ((21 - n_test) as f64 * 0.1).round() as usize);
+        }
+    }
+
+    #[test]
+    fn subject_dependent_splits_within_each_subject() {
+        let trials = grid(3, 12);
+        let (splits, k) = make_splits(&trials, Protocol::SubjectDependent, 4, 0.25, 1).unwrap();
+        check_laws(&trials, &splits, k);
+        for f in 0..4u16 {
+            for s in 1..=3u16 {
+                let role = |r: Role| {
+                    splits
+                        .iter()
+                        .filter(|x| x.fold == f && x.subject == s && x.role == r)
+                        .count()
+                };
+                assert_eq!(role(Role::Test), 3);
+                assert_eq!(role(Role::Val), 2); // round(0.25 · 9)
+                assert_eq!(role(Role::Train), 7);
+            }
+        }
+        let e = make_splits(&grid(2, 3), Protocol::SubjectDependent, 4, 0.1, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("subject 1 has 3"), "{e}");
+    }
+
+    #[test]
+    fn loso_leaves_one_subject_out() {
+        let trials: Vec<(u16, u16)> = vec![(2, 1), (2, 2), (5, 1), (5, 2), (5, 3), (9, 1)];
+        let (splits, k) = make_splits(&trials, Protocol::Loso, 10, 0.2, 3).unwrap();
+        assert_eq!(k, 3);
+        check_laws(&trials, &splits, k);
+        for (f, subject) in [2u16, 5, 9].into_iter().enumerate() {
+            for s in splits.iter().filter(|s| usize::from(s.fold) == f) {
+                assert_eq!(s.role == Role::Test, s.subject == subject, "{s:?}");
+            }
+        }
+        assert!(make_splits(&grid(1, 5), Protocol::Loso, 10, 0.1, 0).is_err());
+    }
+
+    #[test]
+    fn seeded_and_validated() {
+        let trials = grid(2, 20);
+        let a = make_splits(&trials, Protocol::TrialKfold, 5, 0.1, 11).unwrap();
+        let b = make_splits(&trials, Protocol::TrialKfold, 5, 0.1, 11).unwrap();
+        let c = make_splits(&trials, Protocol::TrialKfold, 5, 0.1, 12).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(make_splits(&trials, Protocol::TrialKfold, 41, 0.1, 0).is_err());
+        assert!(make_splits(&trials, Protocol::TrialKfold, 1, 0.1, 0).is_err());
+        assert!(make_splits(&trials, Protocol::TrialKfold, 5, 1.0, 0).is_err());
+        let (none, _) = make_splits(&trials, Protocol::TrialKfold, 5, 0.0, 0).unwrap();
+        assert!(none.iter().all(|s| s.role != Role::Val));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn laws_hold_for_random_designs(
+            subjects in 2u16..6, trials in 2u16..15, k in 2usize..8, val in 0.0f64..0.5, seed in 0u64..1000, which in 0usize..3,
+        ) {
+            let t = grid(subjects, trials);
+            let protocol = [Protocol::TrialKfold, Protocol::SubjectDependent, Protocol::Loso][which];
+            let impossible = match protocol {
+                Protocol::TrialKfold => k > t.len(),
+                Protocol::SubjectDependent => usize::from(trials) < k,
+                Protocol::Loso => false,
+            };
+            match make_splits(&t, protocol, k, val, seed) {
+                Ok((splits, k)) => {
+                    proptest::prop_assert!(!impossible);
+                    check_laws(&t, &splits, k);
+                }
+                Err(e) => proptest::prop_assert!(impossible && matches!(e, StageError::Param(_))),
+            }
+        }
+    }
+
+    #[test]
+    fn stage_writes_splits_for_the_windows_trials() {
+        let tmp = tempfile::tempdir().unwrap();
+        let up = tmp.path().join("up");
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&up).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        crate::data::windows::tests::write_tables(&up, 14);
+        let spec = crate::data::windows::WindowSpec {
+            eeg_channels: vec!["Fp1".into()],
+            eog_channels: vec![],
+            baseline_s: 1.0,
+            window_s: 1.0,
+            ..Default::default()
+        };
+        crate::data::windows::make_windows(
+            &up.join(tables::RECORDINGS),
+            &up.join(tables::LABELS),
+            &up.join(tables::WINDOWS),
+            &spec,
+            |_, _| Ok(()),
+        )
+        .unwrap();
+        let ctx = context(
+            &Folds,
+            json!({"protocol": "loso", "seed": 3}),
+            &[("windows", &up)],
+            &out,
+        );
+        let m = Folds.run(&ctx).unwrap().metrics;
+        assert_eq!(m["k"], 2);
+        assert_eq!(m["trials"], 6);
+        let path = out.join(tables::SPLITS);
+        let md = parquet_metadata(&path);
+        assert_eq!((md["protocol"].as_str(), md["k"].as_str()), ("loso", "2"));
+        let df = LazyFrame::scan_parquet(
+            PlRefPath::try_from_path(&path).unwrap(),
+            ScanArgsParquet::default(),
+        )
+        .unwrap()
+        .collect()
+        .unwrap();
+        assert_eq!(df.height(), 12);
+        let roles: Vec<&str> = df
+            .column("role")
+            .unwrap()
+            .str()
+            .unwrap()
+            .no_null_iter()
+            .collect();
+        assert_eq!(roles.iter().filter(|r| **r == "test").count(), 6);
+        assert_eq!(df.column("fold").unwrap().u16().unwrap().get(11), Some(1));
+    }
+}
