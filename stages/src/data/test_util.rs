@@ -47,7 +47,6 @@ pub fn context(
         .map(|(name, dir)| Input {
             stage: name.to_string(),
             cell: Map::new(),
-            variations: Vec::new(),
             dir: dir.to_path_buf(),
         })
         .collect();
