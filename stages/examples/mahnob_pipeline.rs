@@ -53,7 +53,6 @@ fn run(
         .map(|d| Input {
             stage: "up".into(),
             cell: Map::new(),
-            variations: Vec::new(),
             dir: d.to_path_buf(),
         })
         .collect();

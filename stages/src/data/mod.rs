@@ -13,6 +13,6 @@ pub mod signal;
 pub mod synthetic_deap;
 pub mod synthetic_mahnob;
 pub mod tables;
-pub mod windows;
 #[cfg(test)]
 pub(crate) mod test_util;
+pub mod windows;
