@@ -9,6 +9,7 @@ pub fn all() -> Vec<&'static dyn Stage> {
         // data
         // models and training
         // evaluation
+        &crate::train::evaluate::Evaluate,
     ];
     if std::env::var_os("PIPE_TEST_STAGES").is_some() {
         stages.extend(crate::testing::all());
