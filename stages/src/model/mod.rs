@@ -1,1 +1,123 @@
-//! Networks in dfdx: the per-modality branch, gated fusion, teacher, student, DeepConvNet.
+//! Networks in dfdx 0.13: the per-modality branch, gated fusion, teacher, student,
+//! DeepConvNet, and what training needs around them.
+//!
+//! # Public API (for the training code)
+//!
+//! Element type `E: Float` (`f32`, `f64`), device `D: NetDevice<E>` (`Cpu`; `Cuda`
+//! with the `cuda` feature). Inputs are `T3<E, D, T> = Tensor<(usize, usize, usize)>`
+//! shaped `(batch, channels, samples)`.
+//!
+//! - Build: [`Teacher::new`]`(&dev, &TeacherConfig, seed)`, [`Student::new`],
+//!   [`DeepConvNet::new`], [`Regressor::new`]. Configs ([`TeacherConfig`],
+//!   [`StudentConfig`], [`DeepConvNetConfig`], [`RegressorConfig`], with
+//!   [`BranchConfig`] and [`ClassifierConfig`] inside) are serde structs whose
+//!   defaults are the spec's sizes.
+//! - Forward: `student.forward(x, Mode::Train)` → [`NetOutput`] `{ logits, feature,
+//!   fusion }`. The tape (if `x` carries one, e.g. `x.traced(model.alloc_grads()?)`)
+//!   rides on `logits`; `feature`/`fusion` carry none but their ops are on that tape:
+//!   use `out.feature.retaped::<T>()` in a loss and add it to a logits-based loss.
+//!   `teacher.forward(eeg, eog, mode)` takes the tape on `eeg`. `feature` is
+//!   `F_S` for the student and the aligned `F_T'` for the teacher (both `(B, 61, 64)`);
+//!   `fusion` is `F_S` / the raw `F_T` `(B, 122, 64)`. [`Mode::Train`] applies dropout
+//!   and batch statistics (and updates running statistics, hence `&mut self`);
+//!   [`Mode::Eval`] uses running statistics and stays differentiable.
+//!   `forward_eval(&self, ..)` and `predict(&self, ..)` (logits, no tape) do not mutate.
+//! - Parameters ([`ParamsExt`], for any model or pair `(student, regressor)`):
+//!   `num_trainable_params`, `alloc_grads`, `tensors` (names, trainable flags),
+//!   `param_vec`, `grad_vec(&mut grads)` (this model's gradients as a [`ParamVec`]),
+//!   `grads_from_vec(&v)` (a `Gradients` holding `v`), `add_scaled(&v, α)`
+//!   (θ ← θ + α·v over trainable tensors, in place, running statistics untouched —
+//!   the θ ± ε·v of the Hessian-vector product), `deep_copy` (fresh tensor ids: a
+//!   `clone` shares ids, so both copies' gradients would collide in one
+//!   `Gradients`), `copy_values_from`. [`ParamVec`]: `dot`, `norm`, `scale`,
+//!   `add_scaled`, `from_values`, `to_vec`, `len`.
+//! - Optimiser: [`Adam`]`::new(&dev, &model, AdamConfig)`, `step(&mut model, &mut grads)`,
+//!   `step_vec(&mut model, &ParamVec)`.
+//! - Checkpoints: `model.save(path)` / `Teacher::load(&dev, path)` (safetensors with
+//!   the config in the metadata); [`checkpoint::save`] / [`checkpoint::load_into`]
+//!   for any [`Params`].
+//! - Dropout randomness comes from the device RNG: seed it (`Cpu::seed_from_u64`).
+
+pub mod adam;
+pub mod attention;
+pub mod batchnorm;
+pub mod branch;
+pub mod checkpoint;
+pub mod classifier;
+pub mod composed;
+pub mod config;
+pub mod cpu;
+pub mod deepconvnet;
+pub mod dense;
+pub mod device;
+pub mod error;
+pub mod fusion;
+pub mod init;
+pub mod layer_norm;
+pub mod params_visit;
+pub mod regressor;
+pub mod score;
+pub mod student;
+pub mod teacher;
+
+#[cfg(test)]
+mod tests;
+
+use dfdx::prelude::*;
+
+pub use adam::Adam;
+pub use config::{
+    BranchConfig, ClassifierConfig, DeepConvNetConfig, RegressorConfig, StudentConfig,
+    TeacherConfig,
+};
+pub use deepconvnet::DeepConvNet;
+pub use device::{Float, NetDevice, T1, T2, T3};
+pub use error::ModelError;
+pub use params_visit::{Buffer, ParamPath, ParamVec, Params, ParamsExt};
+pub use regressor::Regressor;
+pub use student::Student;
+pub use teacher::Teacher;
+
+/// Train or eval behaviour of dropout and batch norm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// What a forward pass returns: logits for the loss and the fusion features the
+/// distillation needs.
+pub struct NetOutput<E, D: Storage<E>, T> {
+    /// `(B, classes)`; carries the tape.
+    pub logits: T2<E, D, T>,
+    /// The distillation feature `(B, tokens, dim)`: `F_S` (student) or the aligned
+    /// `F_T'` (teacher). No tape of its own (see the module docs).
+    pub feature: T3<E, D>,
+    /// The raw fusion output: `F_S` (student) or `F_T` `(B, 2·tokens, dim)` (teacher).
+    pub fusion: T3<E, D>,
+}
+
+fn split_outputs<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
+    logits: T2<E, D, T>,
+    feature: T3<E, D>,
+    fusion: T3<E, D>,
+) -> NetOutput<E, D, T> {
+    NetOutput {
+        logits,
+        feature,
+        fusion,
+    }
+}
+
+/// Dropout with probability `p` in train mode; identity otherwise.
+pub fn dropout<S: Shape, E: Float, D: NetDevice<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+    p: f64,
+    mode: Mode,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    if mode == Mode::Train && p > 0.0 {
+        x.try_dropout(p)
+    } else {
+        Ok(x)
+    }
+}

@@ -1,0 +1,118 @@
+//! One training step (forward, cross-entropy, backward, Adam) of the teacher and the
+//! student at the spec's sizes on the CPU, and one eval forward; compare with
+//! `benches/torch_step.py` (same network in PyTorch) at the same thread count.
+//!
+//! `cargo bench -p stages --bench train_step` — environment: `BENCH_THREADS` (2),
+//! `BENCH_BATCH` (64), `BENCH_STEPS` (10), `BENCH_NETS` (`teacher,student`).
+
+use std::time::Instant;
+
+use dfdx::optim::AdamConfig;
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use stages::model::{Adam, Mode, ParamsExt, Student, StudentConfig, Teacher, TeacherConfig, T3};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn noise(dev: &Cpu, shape: (usize, usize, usize), rng: &mut StdRng) -> T3<f32, Cpu> {
+    let v = (0..shape.0 * shape.1 * shape.2)
+        .map(|_| rng.gen_range(-1.0f32..1.0))
+        .collect();
+    dev.tensor_from_vec(v, shape)
+}
+
+/// Median milliseconds of `steps` runs after two warm-up runs.
+fn median_ms(steps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    let mut times: Vec<f64> = (0..steps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn report(name: &str, what: &str, batch: usize, ms: f64) {
+    println!(
+        "{name} {what}: median {ms:.1} ms ({:.1} samples/s)",
+        batch as f64 / ms * 1e3
+    );
+}
+
+fn main() {
+    let threads = env("BENCH_THREADS", 2);
+    let batch = env("BENCH_BATCH", 64);
+    let steps = env("BENCH_STEPS", 10).max(1);
+    let nets = std::env::var("BENCH_NETS").unwrap_or_else(|_| "teacher,student".into());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .expect("the global rayon pool is configured once, here");
+    println!("dfdx CPU, threads {threads}, batch {batch}, {steps} timed steps");
+
+    let dev = Cpu::seed_from_u64(0);
+    let mut rng = StdRng::seed_from_u64(0);
+    let eeg = noise(&dev, (batch, 28, 512), &mut rng);
+    let eog = noise(&dev, (batch, 2, 512), &mut rng);
+    let mut y = vec![0.0f32; batch * 2];
+    for i in 0..batch {
+        y[i * 2 + rng.gen_range(0..2)] = 1.0;
+    }
+    let y = dev.tensor_from_vec(y, (batch, 2));
+    let cfg = AdamConfig::default();
+
+    if nets.contains("teacher") {
+        let mut net =
+            Teacher::<f32, Cpu>::new(&dev, &TeacherConfig::default(), 0).expect("default teacher");
+        println!(
+            "teacher: {} trainable parameters",
+            net.num_trainable_params()
+        );
+        let mut opt = Adam::new(&dev, &net, cfg).expect("optimizer");
+        let ms = median_ms(steps, || {
+            let grads = net.alloc_grads().expect("grads");
+            let out = net
+                .forward(eeg.clone().traced(grads), eog.clone(), Mode::Train)
+                .expect("forward");
+            let mut grads = cross_entropy_with_logits_loss(out.logits, y.clone()).backward();
+            opt.step(&mut net, &mut grads).expect("adam");
+        });
+        report("teacher", "train step", batch, ms);
+        let ms = median_ms(steps, || {
+            net.predict(eeg.clone(), eog.clone()).expect("eval");
+        });
+        report("teacher", "eval forward", batch, ms);
+    }
+    if nets.contains("student") {
+        let mut net =
+            Student::<f32, Cpu>::new(&dev, &StudentConfig::default(), 0).expect("default student");
+        println!(
+            "student: {} trainable parameters",
+            net.num_trainable_params()
+        );
+        let mut opt = Adam::new(&dev, &net, cfg).expect("optimizer");
+        let ms = median_ms(steps, || {
+            let grads = net.alloc_grads().expect("grads");
+            let out = net
+                .forward(eog.clone().traced(grads), Mode::Train)
+                .expect("forward");
+            let mut grads = cross_entropy_with_logits_loss(out.logits, y.clone()).backward();
+            opt.step(&mut net, &mut grads).expect("adam");
+        });
+        report("student", "train step", batch, ms);
+        let ms = median_ms(steps, || {
+            net.predict(eog.clone()).expect("eval");
+        });
+        report("student", "eval forward", batch, ms);
+    }
+}

@@ -1,0 +1,71 @@
+//! Fused CPU kernels for [`NetDevice`](super::NetDevice): the branch front end, the
+//! linear layer, batch and layer norm, and the attention core. Each is checked
+//! against its dfdx-composed twin ([`super::composed`]) and by finite differences
+//! (`model::tests::grads`).
+
+mod attention;
+mod front;
+mod host;
+mod linear;
+mod norm;
+
+use dfdx::prelude::*;
+
+use super::device::{BnOutput, Float, FrontOutput, FrontParams, NetDevice, T1, T2, T3};
+
+impl<E: Float> NetDevice<E> for Cpu
+where
+    Cpu: Device<E>,
+{
+    fn linear<T: Tape<E, Self>>(
+        x: T2<E, Self, T>,
+        w: &T2<E, Self>,
+        b: Option<&T1<E, Self>>,
+    ) -> Result<T2<E, Self, T>, Self::Err> {
+        linear::linear(x, w, b)
+    }
+
+    fn conv_front<T: Tape<E, Self>>(
+        x: T3<E, Self, T>,
+        p: &FrontParams<'_, E, Self>,
+    ) -> Result<FrontOutput<E, Self, T>, Self::Err> {
+        front::conv_front(x, p)
+    }
+
+    fn batch_norm_train<T: Tape<E, Self>>(
+        x: T3<E, Self, T>,
+        gamma: &T1<E, Self>,
+        beta: &T1<E, Self>,
+        eps: f64,
+    ) -> Result<BnOutput<E, Self, T>, Self::Err> {
+        norm::batch_norm(x, gamma, beta, None, eps)
+    }
+
+    fn batch_norm_eval<T: Tape<E, Self>>(
+        x: T3<E, Self, T>,
+        gamma: &T1<E, Self>,
+        beta: &T1<E, Self>,
+        mean: &T1<E, Self>,
+        var: &T1<E, Self>,
+        eps: f64,
+    ) -> Result<T3<E, Self, T>, Self::Err> {
+        Ok(norm::batch_norm(x, gamma, beta, Some((mean, var)), eps)?.0)
+    }
+
+    fn layer_norm<T: Tape<E, Self>>(
+        x: T2<E, Self, T>,
+        gamma: &T1<E, Self>,
+        beta: &T1<E, Self>,
+        eps: f64,
+    ) -> Result<T2<E, Self, T>, Self::Err> {
+        norm::layer_norm(x, gamma, beta, eps)
+    }
+
+    fn attention<T: Tape<E, Self>>(
+        qkv: T3<E, Self, T>,
+        heads: usize,
+        dropout: Option<f64>,
+    ) -> Result<T3<E, Self, T>, Self::Err> {
+        attention::attention(qkv, heads, dropout)
+    }
+}
