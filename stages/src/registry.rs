@@ -8,6 +8,10 @@ pub fn all() -> Vec<&'static dyn Stage> {
     let mut stages: Vec<&'static dyn Stage> = vec![
         // data
         // models and training
+        &crate::train::supervised_stages::TrainTeacher,
+        &crate::train::supervised_stages::TrainStudent,
+        &crate::train::supervised_stages::TrainDeepConvNet,
+        &crate::train::distill_stage::Distill,
         // evaluation
         &crate::train::evaluate::Evaluate,
     ];

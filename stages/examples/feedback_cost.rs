@@ -1,0 +1,122 @@
+//! Cost of a dynamic-feedback step relative to a plain distillation step, with the
+//! spec's network sizes (teacher 28 EEG + 2 EOG channels, student 2 EOG channels,
+//! 512 samples).
+//!
+//! `cargo run --release -p stages --example feedback_cost -- [batch] [iterations] [threads]`
+//! (defaults 64, 5, 2). Prints the median wall time of: a plain teaching step (V2),
+//! a meta feedback step alone, a first-order feedback step alone, and the cost per
+//! student step relative to V2 for k = 1, 2, 4, 8.
+
+use std::time::Instant;
+
+use dfdx::optim::AdamConfig;
+use dfdx::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+
+use stages::model::{Student, StudentConfig, Teacher, TeacherConfig};
+use stages::train::distill::{DistillOptions, Distiller, Feedback, FeedbackConfig, KdBatch};
+use stages::train::losses::KdWeights;
+
+fn batch(rng: &mut StdRng, n: usize, seed: u64) -> KdBatch<f32> {
+    let (eeg_c, eog_c, t) = (28, 2, 512);
+    KdBatch {
+        eeg: (0..n * eeg_c * t)
+            .map(|_| rng.sample(StandardNormal))
+            .collect(),
+        eog: (0..n * eog_c * t)
+            .map(|_| rng.sample(StandardNormal))
+            .collect(),
+        eeg_channels: eeg_c,
+        eog_channels: eog_c,
+        samples: t,
+        y: (0..n).map(|_| rng.gen_range(0..2u8)).collect(),
+        mask_seed: seed,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let n = args.first().copied().unwrap_or(64);
+    let iters = args.get(1).copied().unwrap_or(5).max(1);
+    let threads = args.get(2).copied().unwrap_or(2).max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool");
+    pool.install(|| {
+        let dev = Cpu::seed_from_u64(0);
+        let teacher =
+            Teacher::<f32, Cpu>::new(&dev, &TeacherConfig::default(), 1).expect("teacher");
+        let student =
+            Student::<f32, Cpu>::new(&dev, &StudentConfig::default(), 2).expect("student");
+        let mut rng = StdRng::seed_from_u64(3);
+        let b = batch(&mut rng, n, 4);
+        let q = batch(&mut rng, n, 5);
+        let make = |mode| {
+            Distiller::new(
+                &dev,
+                (student.clone(), None),
+                teacher.clone(),
+                KdWeights::default(),
+                FeedbackConfig {
+                    mode,
+                    ..FeedbackConfig::default()
+                },
+                DistillOptions {
+                    adam: AdamConfig::default(),
+                    mask_seed: 6,
+                    quiz_seed: 7,
+                    eval_batch: n,
+                },
+            )
+            .expect("distiller")
+        };
+        let time = |f: &mut dyn FnMut()| -> f64 {
+            f(); // warm-up
+            median(
+                (0..iters)
+                    .map(|_| {
+                        let t = Instant::now();
+                        f();
+                        t.elapsed().as_secs_f64()
+                    })
+                    .collect(),
+            )
+        };
+        let mut plain = make(Feedback::None);
+        let t_plain = time(&mut || {
+            plain.teaching_step(&b).expect("teaching step");
+        });
+        let mut meta = make(Feedback::Meta);
+        let t_meta = time(&mut || {
+            meta.feedback_step(&b, &q).expect("meta feedback step");
+        });
+        let mut first = make(Feedback::FirstOrder);
+        let t_first = time(&mut || {
+            first
+                .feedback_step(&b, &q)
+                .expect("first-order feedback step");
+        });
+        println!("batch {n}, {threads} threads, median of {iters}");
+        println!("plain teaching step (V2): {:8.1} ms", 1e3 * t_plain);
+        println!("meta feedback step:       {:8.1} ms", 1e3 * t_meta);
+        println!("first-order feedback:     {:8.1} ms", 1e3 * t_first);
+        for k in [1usize, 2, 4, 8] {
+            println!(
+                "k = {k}: cost per student step relative to V2: meta {:.2}x, first-order {:.2}x",
+                (t_plain + t_meta / k as f64) / t_plain,
+                (t_plain + t_first / k as f64) / t_plain
+            );
+        }
+    });
+}
