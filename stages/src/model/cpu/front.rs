@@ -60,8 +60,13 @@ fn column_reduce<E: Float>(
             block(chunk, i * rows, &mut s1, &mut s2);
             (s1, s2)
         })
-        .reduce(
-            || (vec![0.0; cols], vec![0.0; cols]),
+        // Partial sums folded in block order: rayon's `reduce` adds them in a
+        // tree shaped by work stealing, which can change the rounding between
+        // runs and thread counts.
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(
+            (vec![0.0; cols], vec![0.0; cols]),
             |(mut a1, mut a2), (b1, b2)| {
                 simd::add_f64(&mut a1, &b1);
                 simd::add_f64(&mut a2, &b2);
@@ -233,8 +238,13 @@ where
                         simd::relu_mask_bn_sums(gc, ac, zc, &mean_e, &inv_e, &mut s1, &mut s2);
                         (s1, s2)
                     })
-                    .reduce(
-                        || (vec![0.0; f], vec![0.0; f]),
+                    // Partial sums folded in block order: rayon's `reduce` adds them in a
+                    // tree shaped by work stealing, which can change the rounding between
+                    // runs and thread counts.
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .fold(
+                        (vec![0.0; f], vec![0.0; f]),
                         |(mut a1, mut a2), (b1, b2)| {
                             simd::add_f64(&mut a1, &b1);
                             simd::add_f64(&mut a2, &b2);

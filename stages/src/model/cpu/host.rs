@@ -215,15 +215,17 @@ pub(crate) fn column_sums<E: Float>(m: &[E], cols: usize) -> Vec<f64> {
             }
             s
         })
-        .reduce(
-            || vec![0.0f64; cols],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            },
-        )
+        // Partial sums folded in block order: rayon's `reduce` adds them in a
+        // tree shaped by work stealing, which can change the rounding between
+        // runs and thread counts.
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(vec![0.0f64; cols], |mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+            a
+        })
 }
 
 /// Fills every row of a row-major `rows × cols` matrix with `row`.

@@ -141,8 +141,13 @@ where
             f(blk, &mut s1, &mut s2);
             (s1, s2)
         })
-        .reduce(
-            || (vec![0.0; c], vec![0.0; c]),
+        // Partial sums folded in block order: rayon's `reduce` adds them in a
+        // tree shaped by work stealing, which can change the rounding between
+        // runs and thread counts.
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(
+            (vec![0.0; c], vec![0.0; c]),
             |(mut a1, mut a2), (b1, b2)| {
                 add_f64(&mut a1, &b1);
                 add_f64(&mut a2, &b2);
@@ -344,8 +349,13 @@ where
                         db.iter().map(|v| v.wide()).collect::<Vec<f64>>(),
                     )
                 })
-                .reduce(
-                    || (vec![0.0; d], vec![0.0; d]),
+                // Partial sums folded in block order: rayon's `reduce` adds them in a
+                // tree shaped by work stealing, which can change the rounding between
+                // runs and thread counts.
+                .collect::<Vec<_>>()
+                .into_iter()
+                .fold(
+                    (vec![0.0; d], vec![0.0; d]),
                     |(mut a1, mut a2), (b1, b2)| {
                         add_f64(&mut a1, &b1);
                         add_f64(&mut a2, &b2);
