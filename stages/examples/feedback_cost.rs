@@ -3,6 +3,8 @@
 //! 512 samples).
 //!
 //! `cargo run --release -p stages --example feedback_cost -- [batch] [iterations] [threads]`
+//! (or, to reuse the dev build of the dependencies, which are at opt-level 3 there:
+//! `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo run -p stages --example feedback_cost -- ...`)
 //! (defaults 64, 5, 2). Prints the median wall time of: a plain teaching step (V2),
 //! a meta feedback step alone, a first-order feedback step alone, and the cost per
 //! student step relative to V2 for k = 1, 2, 4, 8.
@@ -34,6 +36,17 @@ fn batch(rng: &mut StdRng, n: usize, seed: u64) -> KdBatch<f32> {
         y: (0..n).map(|_| rng.gen_range(0..2u8)).collect(),
         mask_seed: seed,
     }
+}
+
+/// CPU time of all threads of this process in seconds (Linux `/proc`; `None`
+/// elsewhere): on a shared machine less sensitive to other load than wall time.
+fn cpu_s() -> Option<f64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(entry.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total as f64 / 1e9)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -81,17 +94,17 @@ fn main() {
             )
             .expect("distiller")
         };
-        let time = |f: &mut dyn FnMut()| -> f64 {
+        // (median wall seconds, median CPU seconds) of `f`
+        let time = |f: &mut dyn FnMut()| -> (f64, f64) {
             f(); // warm-up
-            median(
-                (0..iters)
-                    .map(|_| {
-                        let t = Instant::now();
-                        f();
-                        t.elapsed().as_secs_f64()
-                    })
-                    .collect(),
-            )
+            let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+            for _ in 0..iters {
+                let (t, c) = (Instant::now(), cpu_s());
+                f();
+                wall.push(t.elapsed().as_secs_f64());
+                cpu.push(cpu_s().zip(c).map_or(f64::NAN, |(b, a)| b - a));
+            }
+            (median(wall), median(cpu))
         };
         let mut plain = make(Feedback::None);
         let t_plain = time(&mut || {
@@ -107,15 +120,17 @@ fn main() {
                 .feedback_step(&b, &q)
                 .expect("first-order feedback step");
         });
-        println!("batch {n}, {threads} threads, median of {iters}");
-        println!("plain teaching step (V2): {:8.1} ms", 1e3 * t_plain);
-        println!("meta feedback step:       {:8.1} ms", 1e3 * t_meta);
-        println!("first-order feedback:     {:8.1} ms", 1e3 * t_first);
+        println!("batch {n}, {threads} threads, median of {iters} (wall ms / CPU ms)");
+        let show = |name: &str, t: (f64, f64)| println!("{name:28} {:8.1} / {:8.1}", 1e3 * t.0, 1e3 * t.1);
+        show("plain teaching step (V2)", t_plain);
+        show("meta feedback step", t_meta);
+        show("first-order feedback step", t_first);
         for k in [1usize, 2, 4, 8] {
+            let rel = |fb: (f64, f64)| ((t_plain.0 + fb.0 / k as f64) / t_plain.0, (t_plain.1 + fb.1 / k as f64) / t_plain.1);
+            let (m, f) = (rel(t_meta), rel(t_first));
             println!(
-                "k = {k}: cost per student step relative to V2: meta {:.2}x, first-order {:.2}x",
-                (t_plain + t_meta / k as f64) / t_plain,
-                (t_plain + t_first / k as f64) / t_plain
+                "k = {k}: cost per student step / V2 step: meta {:.2}x wall, {:.2}x CPU; first-order {:.2}x wall, {:.2}x CPU",
+                m.0, m.1, f.0, f.1
             );
         }
     });

@@ -219,6 +219,17 @@ fn channels_of(data: &FoldData, m: Modality) -> Result<usize, StageError> {
         .ok_or_else(|| StageError::Model(format!("the {} channels were not loaded", m.kind())))
 }
 
+/// The training stages run on the CPU; a CUDA request is refused rather than
+/// silently run on the CPU (the backend is part of the cache key).
+pub fn require_cpu(ctx: &Context, stage: &str) -> Result<(), StageError> {
+    match ctx.backend {
+        crate::stage::Backend::Cpu => Ok(()),
+        other => Err(StageError::Param(format!(
+            "{stage} runs on the CPU only; backend {other} is not supported yet"
+        ))),
+    }
+}
+
 /// The upstream `windows.parquet` and `splits.parquet`.
 pub fn input_tables(ctx: &Context) -> Result<(PathBuf, PathBuf), StageError> {
     Ok((ctx.input_file(WINDOWS)?, ctx.input_file(SPLITS)?))

@@ -10,8 +10,8 @@ use crate::data::tables::{SPLITS, WINDOWS};
 use crate::model::{ParamsExt, Regressor, RegressorConfig, Student, Teacher};
 use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
 use crate::train::common::{
-    adam, cell, cell_params, finish, load_data, network_params, predictions, student_config,
-    write_test_predictions, LEARNING_CURVE,
+    adam, cell, cell_params, finish, load_data, network_params, predictions, require_cpu,
+    student_config, write_test_predictions, LEARNING_CURVE,
 };
 use crate::train::dataset::{FoldData, Modality, Role};
 use crate::train::distill::{
@@ -303,6 +303,7 @@ impl Stage for Distill {
 }
 
 fn run(ctx: &Context, stage: &str) -> Result<Outcome, StageError> {
+    require_cpu(ctx, stage)?;
     let weights = kd_weights(ctx)?;
     let feedback = feedback_config(ctx)?;
     let cfg = FitConfig::from_params(&ctx.params)?;

@@ -215,6 +215,34 @@ mod tests {
     }
 
     #[test]
+    fn the_student_tape_survives_every_weighting() {
+        // With e1 = 0 (pure KD) or e2 = 0 the student's gradient must still arrive.
+        let dev: Cpu = Default::default();
+        let s: Logits<f64, Cpu> = dev.tensor_from_vec(vec![0.5, -0.5, 1.0, 0.0], (2, 2));
+        let t: Logits<f64, Cpu> = dev.tensor_from_vec(vec![-1.0, 1.0, 2.0, 0.0], (2, 2));
+        for (ce, kl) in [(0.0, 1.0), (1.0, 0.0), (1.0, 0.1)] {
+            let w = KdWeights {
+                ce,
+                kl,
+                feature: 0.0,
+                temperature: 2.0,
+            };
+            let loss = teaching_loss::<Rank1<1>, _, _, _, _>(
+                &w,
+                &[1, 0],
+                s.leaky_trace(),
+                t.clone(),
+                None,
+            );
+            let g = loss.backward().get(&s).as_vec();
+            assert!(
+                g.iter().any(|v| v.abs() > 1e-6),
+                "ce {ce} kl {kl}: no gradient {g:?}"
+            );
+        }
+    }
+
+    #[test]
     fn kl_is_finite_for_saturated_teachers() {
         let dev: Cpu = Default::default();
         let s: Logits<f32, Cpu> = dev.tensor_from_vec(vec![0.0, 0.0], (1, 2));

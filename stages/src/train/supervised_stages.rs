@@ -11,7 +11,7 @@ use crate::data::tables::{SPLITS, WINDOWS};
 use crate::model::{DeepConvNet, DeepConvNetConfig, Student, Teacher};
 use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
 use crate::train::common::{
-    adam, cell_params, finish, load_data, network_params, predictions, student_config,
+    adam, cell_params, finish, load_data, network_params, predictions, require_cpu, student_config,
     teacher_config, write_test_predictions, LEARNING_CURVE,
 };
 use crate::train::dataset::{FoldData, Role};
@@ -36,6 +36,7 @@ pub fn run_supervised<N: Network<f32>>(
     stage: &str,
     build: impl FnOnce(&Cpu, &FoldData) -> Result<N, StageError> + Send,
 ) -> Result<Outcome, StageError> {
+    require_cpu(ctx, stage)?;
     with_threads(ctx.threads, || {
         let data = load_data(ctx, N::MODALITIES)?;
         let dev = Cpu::seed_from_u64(derive_seed(ctx.seed, Stream::Device));

@@ -231,6 +231,45 @@ fn distill_runs_are_deterministic() {
 }
 
 #[test]
+fn distill_with_a_regressor_and_a_smaller_student() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_tables(root.path(), 6);
+    let tables = input("windows", &data, 1, "arousal");
+    let tp = params(&TrainTeacher, &with_sizes(&[("epochs", Value::from(1))]));
+    let tctx = context(root.path(), "teacher", tp, vec![tables.clone()], 1, 1);
+    run(&TrainTeacher, &tctx);
+    let teacher_in = input("teacher", &tctx.out_dir, 1, "arousal");
+    // A student of width 2 and stride 8 (2 tokens) cannot use the fixed alignment…
+    let smaller = [
+        ("epochs", Value::from(1)),
+        ("feedback", Value::from("none")),
+        ("dim", Value::from(2)),
+        ("heads", Value::from(1)),
+        ("stride", Value::from(8)),
+    ];
+    let p = params(&Distill, &with_sizes(&smaller));
+    let ctx = context(
+        root.path(),
+        "plain",
+        p,
+        vec![teacher_in.clone(), tables.clone()],
+        3,
+        1,
+    );
+    let e = Distill.run(&ctx).unwrap_err().to_string();
+    assert!(e.contains("regressor"), "{e}");
+    // …but can with a learned regressor onto the raw F_T (6 tokens × 4).
+    let mut with_reg = smaller.to_vec();
+    with_reg.push(("regressor", Value::from(true)));
+    let p = params(&Distill, &with_sizes(&with_reg));
+    let ctx = context(root.path(), "regressor", p, vec![teacher_in, tables], 3, 1);
+    let m = run(&Distill, &ctx);
+    assert_eq!(m.metrics["teacher_updates"], 0);
+    assert!(!ctx.out_dir.join(UPDATED_TEACHER).exists());
+    Student::<f32, Cpu>::load(&Cpu::default(), &ctx.out_dir.join("student.safetensors")).unwrap();
+}
+
+#[test]
 fn student_and_deepconvnet_baselines_run() {
     let root = tempfile::tempdir().unwrap();
     let data = write_tables(root.path(), 5);
@@ -263,6 +302,18 @@ fn student_and_deepconvnet_baselines_run() {
     let ctx = context(root.path(), "dcn", dcn, vec![tables.clone()], 1, 1);
     run(&TrainDeepConvNet, &ctx);
     assert!(ctx.out_dir.join("deepconvnet.safetensors").exists());
+    // A CUDA request is refused, not run on the CPU.
+    let mut ctx = context(
+        root.path(),
+        "cuda",
+        params(&TrainStudent, &with_sizes(&[])),
+        vec![tables],
+        1,
+        1,
+    );
+    ctx.backend = crate::stage::Backend::Cuda;
+    let e = TrainStudent.run(&ctx).unwrap_err().to_string();
+    assert!(e.contains("CPU only"), "{e}");
     // Missing inputs are a clear error.
     let ctx = context(
         root.path(),
