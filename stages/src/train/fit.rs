@@ -181,7 +181,9 @@ pub fn fit(
     for epoch in 1..=cfg.epochs {
         let mut total = 0.0;
         let mut count = 0usize;
-        for idx in shuffled_batches(n_train, cfg.batch_size, &mut rng) {
+        let batches = shuffled_batches(n_train, cfg.batch_size, &mut rng);
+        let n_batches = batches.len();
+        for (b, idx) in batches.into_iter().enumerate() {
             ctx.check_cancelled()?;
             let loss = trainee.step(data, &idx)?;
             if !loss.is_finite() {
@@ -191,6 +193,15 @@ pub fn fit(
             }
             total += loss * idx.len() as f64;
             count += idx.len();
+            // Within-epoch liveness: an epoch of the full teacher takes minutes.
+            ctx.progress.update(
+                epoch as u64 - 1,
+                &format!(
+                    "epoch {epoch} batch {}/{n_batches} loss {:.4}",
+                    b + 1,
+                    total / count as f64
+                ),
+            );
         }
         let train_loss = total / count.max(1) as f64;
         let (val_loss, val_acc) = if has_val {
@@ -301,6 +312,22 @@ mod tests {
         }
     }
 
+    /// Records progress calls as text.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl crate::stage::Progress for Recorder {
+        fn start(&self, phase: &str, total: u64) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("start {phase} {total}"));
+        }
+        fn update(&self, done: u64, message: &str) {
+            self.0.lock().unwrap().push(format!("{done} {message}"));
+        }
+    }
+
     #[test]
     fn loop_stops_keeps_best_and_writes_the_curve() {
         use crate::train::dataset::{Modality, Target};
@@ -313,7 +340,9 @@ mod tests {
         let data = FoldData::load(&w, &s, 0, Target::Arousal, &[Modality::Eog]).unwrap();
         // 3 training trials × 2 windows in batches of 3 → 2 steps per epoch
         assert_eq!(data.role(Role::Train).len(), 6);
-        let ctx = Context::for_test(Params::default(), dir.path());
+        let mut ctx = Context::for_test(Params::default(), dir.path());
+        let seen = std::sync::Arc::new(Recorder::default());
+        ctx.progress = seen.clone();
         let cfg = FitConfig {
             epochs: 10,
             batch_size: 3,
@@ -338,6 +367,16 @@ mod tests {
         assert_eq!(
             r.curve[0].val_acc,
             accuracy(&data.role(Role::Val).labels, &[0.9, 0.9])
+        );
+        let log = seen.0.lock().unwrap();
+        assert_eq!(log.first().map(|l| l.as_str()), Some("start test 10"));
+        assert!(
+            log.contains(&"1 epoch 2 batch 2/2 loss 0.5000".to_string()),
+            "{log:?}"
+        );
+        assert!(
+            log.contains(&"2 loss 0.5000 val loss 0.8000 val acc 0.0%".to_string()),
+            "{log:?}"
         );
         let path = dir.path().join("curve.csv");
         write_curve(&path, &r.curve).unwrap();
