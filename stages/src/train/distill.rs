@@ -19,7 +19,7 @@ use crate::stage::StageError;
 use crate::train::dataset::{FoldData, Modality, Role};
 use crate::train::fit::Trainee;
 use crate::train::losses::{cross_entropy, teaching_loss, KdWeights};
-use crate::train::network::{evaluate_role, inputs};
+use crate::train::network::evaluate_role;
 
 /// The student and its optional feature regressor, trained by one optimiser.
 pub type StudentSide<E> = (Student<E, Cpu>, Option<Regressor<E, Cpu>>);
@@ -454,17 +454,4 @@ where
     Cpu: crate::model::NetDevice<E>,
 {
     cross_entropy(zt, y)
-}
-
-/// Inputs of the student for a whole role (used by tests).
-pub fn student_inputs<E: Float>(
-    data: &FoldData,
-    role: Role,
-    idx: &[usize],
-    dev: &Cpu,
-) -> Result<T3<E, Cpu>, StageError>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
-    Ok(inputs::<E>(data, &[Modality::Eog], role, idx, dev)?.remove(0))
 }

@@ -28,7 +28,7 @@
 
 use dfdx::prelude::*;
 
-use crate::model::{Mode, ModelError, ParamVec, ParamsExt, T2, T3};
+use crate::model::{Mode, ModelError, ParamVec, ParamsExt, T3};
 use crate::train::distill::{
     paired, student_forward, teacher_ce, teacher_forward, Distiller, Feedback, KdBatch,
 };
@@ -218,15 +218,4 @@ where
     let value = lq.array().to_f64().unwrap_or(f64::NAN);
     let mut grads = lq.backward();
     Ok((value, student.grad_vec(&mut grads)?))
-}
-
-/// Teacher logits of a batch (no tape), for tests and diagnostics.
-pub fn teacher_logits<E: crate::model::Float>(
-    d: &Distiller<E>,
-    b: &KdBatch<E>,
-) -> Result<T2<E, Cpu>, ModelError>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
-    Ok(d.teacher_targets(b)?.0)
 }
