@@ -17,8 +17,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
+use stages::model::{Mode, ParamsExt};
 use stages::model::{Student, StudentConfig, Teacher, TeacherConfig};
-use stages::train::distill::{DistillOptions, Distiller, Feedback, FeedbackConfig, KdBatch};
+use stages::train::distill::{
+    student_forward, teacher_forward, DistillOptions, Distiller, Feedback, FeedbackConfig, KdBatch,
+};
 use stages::train::losses::KdWeights;
 
 fn batch(rng: &mut StdRng, n: usize, seed: u64) -> KdBatch<f32> {
@@ -120,8 +123,39 @@ fn main() {
                 .feedback_step(&b, &q)
                 .expect("first-order feedback step");
         });
-        println!("batch {n}, {threads} threads, median of {iters} (wall ms / CPU ms)");
         let show = |name: &str, t: (f64, f64)| println!("{name:28} {:8.1} / {:8.1}", 1e3 * t.0, 1e3 * t.1);
+        // The parts a feedback step is made of.
+        let parts = make(Feedback::Meta);
+        let t_teacher_eval = time(&mut || {
+            parts.teacher_targets(&b).expect("teacher forward");
+        });
+        let t_teacher_taped = time(&mut || {
+            let (eeg, eog) = b.teacher_inputs(&dev);
+            let t = &parts.teacher;
+            let (z, _) = teacher_forward(t, eeg.traced(t.alloc_grads().expect("grads")), eog, true, false)
+                .expect("teacher forward");
+            let _ = z.square().mean().backward();
+        });
+        let t_student_fb = time(&mut || {
+            let mut s = parts.student.clone();
+            let grads = s.alloc_grads().expect("grads");
+            let (z, _) = student_forward(&mut s, b.student_input().traced(grads), Mode::Train, true)
+                .expect("student forward");
+            let _ = z.square().mean().backward();
+        });
+        let t_student_f = time(&mut || {
+            let mut s = parts.student.clone();
+            student_forward(&mut s, b.student_input(), Mode::Train, true).expect("student forward");
+        });
+        let t_copy = time(&mut || {
+            parts.student.deep_copy().expect("copy");
+        });
+        println!("batch {n}, {threads} threads, median of {iters} (wall ms / CPU ms)");
+        show("teacher eval forward", t_teacher_eval);
+        show("teacher eval fwd+bwd (taped)", t_teacher_taped);
+        show("student train fwd+bwd", t_student_fb);
+        show("student train forward", t_student_f);
+        show("student deep copy", t_copy);
         show("plain teaching step (V2)", t_plain);
         show("meta feedback step", t_meta);
         show("first-order feedback step", t_first);
