@@ -103,15 +103,19 @@ class Student(nn.Module):
         return self.classifier(f), f
 
 
-def median_ms(fn, steps, warmup=2):
+def measure(fn, steps, warmup=2):
+    """Median wall ms of `steps` runs after `warmup`, and mean CPU ms per run (all
+    threads of the process; less sensitive to other load on a shared machine)."""
     for _ in range(warmup):
         fn()
     times = []
+    cpu0 = time.process_time()
     for _ in range(steps):
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    cpu = (time.process_time() - cpu0) * 1e3 / steps
+    return statistics.median(times), cpu
 
 
 def main():
@@ -145,10 +149,9 @@ def main():
             with torch.no_grad():
                 net(*inputs)
 
-        train = median_ms(step, args.steps)
-        ev = median_ms(infer, args.steps)
-        print(f"{name} train step: median {train:.1f} ms ({b / train * 1e3:.1f} samples/s)")
-        print(f"{name} eval forward: median {ev:.1f} ms ({b / ev * 1e3:.1f} samples/s)")
+        for what, fn in [("train step", step), ("eval forward", infer)]:
+            ms, cpu = measure(fn, args.steps)
+            print(f"{name} {what}: median {ms:.1f} ms ({b / ms * 1e3:.1f} samples/s), {cpu:.1f} ms CPU")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,24 @@ fn noise(dev: &Cpu, shape: (usize, usize, usize), rng: &mut StdRng) -> T3<f32, C
     dev.tensor_from_vec(v, shape)
 }
 
-/// Median milliseconds of `steps` runs after two warm-up runs.
-fn median_ms(steps: usize, mut f: impl FnMut()) -> f64 {
+/// CPU time of all threads of this process in ms (Linux `/proc`; `None` elsewhere).
+/// On a shared machine the wall time of a step depends on the other load; the CPU
+/// time much less.
+fn cpu_ms() -> Option<f64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(entry.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total as f64 / 1e6)
+}
+
+/// Median wall milliseconds of `steps` runs after two warm-up runs, and the mean
+/// CPU milliseconds per run.
+fn measure(steps: usize, mut f: impl FnMut()) -> (f64, Option<f64>) {
     f();
     f();
+    let cpu0 = cpu_ms();
     let mut times: Vec<f64> = (0..steps)
         .map(|_| {
             let t = Instant::now();
@@ -38,13 +52,15 @@ fn median_ms(steps: usize, mut f: impl FnMut()) -> f64 {
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
+    let cpu = cpu0.zip(cpu_ms()).map(|(a, b)| (b - a) / steps as f64);
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    (times[times.len() / 2], cpu)
 }
 
-fn report(name: &str, what: &str, batch: usize, ms: f64) {
+fn report(name: &str, what: &str, batch: usize, (ms, cpu): (f64, Option<f64>)) {
+    let cpu = cpu.map(|c| format!(", {c:.1} ms CPU")).unwrap_or_default();
     println!(
-        "{name} {what}: median {ms:.1} ms ({:.1} samples/s)",
+        "{name} {what}: median {ms:.1} ms ({:.1} samples/s){cpu}",
         batch as f64 / ms * 1e3
     );
 }
@@ -79,7 +95,7 @@ fn main() {
             net.num_trainable_params()
         );
         let mut opt = Adam::new(&dev, &net, cfg).expect("optimizer");
-        let ms = median_ms(steps, || {
+        let ms = measure(steps, || {
             let grads = net.alloc_grads().expect("grads");
             let out = net
                 .forward(eeg.clone().traced(grads), eog.clone(), Mode::Train)
@@ -88,7 +104,7 @@ fn main() {
             opt.step(&mut net, &mut grads).expect("adam");
         });
         report("teacher", "train step", batch, ms);
-        let ms = median_ms(steps, || {
+        let ms = measure(steps, || {
             net.predict(eeg.clone(), eog.clone()).expect("eval");
         });
         report("teacher", "eval forward", batch, ms);
@@ -101,7 +117,7 @@ fn main() {
             net.num_trainable_params()
         );
         let mut opt = Adam::new(&dev, &net, cfg).expect("optimizer");
-        let ms = median_ms(steps, || {
+        let ms = measure(steps, || {
             let grads = net.alloc_grads().expect("grads");
             let out = net
                 .forward(eog.clone().traced(grads), Mode::Train)
@@ -110,7 +126,7 @@ fn main() {
             opt.step(&mut net, &mut grads).expect("adam");
         });
         report("student", "train step", batch, ms);
-        let ms = median_ms(steps, || {
+        let ms = measure(steps, || {
             net.predict(eog.clone()).expect("eval");
         });
         report("student", "eval forward", batch, ms);

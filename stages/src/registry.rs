@@ -14,7 +14,12 @@ pub fn all() -> Vec<&'static dyn Stage> {
         &crate::data::windows::Windows,
         &crate::data::folds::Folds,
         // models and training
+        &crate::train::supervised_stages::TrainTeacher,
+        &crate::train::supervised_stages::TrainStudent,
+        &crate::train::supervised_stages::TrainDeepConvNet,
+        &crate::train::distill_stage::Distill,
         // evaluation
+        &crate::train::evaluate::Evaluate,
     ];
     if std::env::var_os("PIPE_TEST_STAGES").is_some() {
         stages.extend(crate::testing::all());

@@ -57,8 +57,49 @@ pub fn save<E: Float, D: NetDevice<E>, M: Params<E, D>>(
         (KEY_CONFIG.to_string(), config),
         (KEY_DTYPE.to_string(), format!("{:?}", E::safe_dtype())),
     ]);
-    safetensors::serialize_to_file(views, &Some(meta), path)
-        .map_err(|e| ModelError::checkpoint(path, format!("cannot write: {e:?}")))
+    let bytes = safetensors::serialize(views, &Some(meta))
+        .map_err(|e| ModelError::checkpoint(path, format!("cannot serialise: {e:?}")))?;
+    let bytes = sorted_header(bytes).map_err(|e| ModelError::checkpoint(path, e))?;
+    std::fs::write(path, bytes)
+        .map_err(|e| ModelError::checkpoint(path, format!("cannot write: {e}")))
+}
+
+/// Rewrites the JSON header of a serialised safetensors buffer with its object keys
+/// sorted. safetensors 0.3 writes the `__metadata__` map in `HashMap` order, which
+/// changes from run to run, so the same weights gave different file bytes (and
+/// different content digests in the cache). Same keys and values, same length.
+fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    fn sort(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut entries: Vec<(String, serde_json::Value)> = m.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort(v))).collect())
+            }
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.into_iter().map(sort).collect())
+            }
+            other => other,
+        }
+    }
+    let head: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|h| h.try_into().ok())
+        .ok_or("no header")?;
+    let n = usize::try_from(u64::from_le_bytes(head)).map_err(|_| "header too long")?;
+    let header = bytes.get(8..8 + n).ok_or("truncated header")?;
+    let value: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| format!("bad header: {e}"))?;
+    let mut sorted = serde_json::to_vec(&sort(value)).map_err(|e| format!("bad header: {e}"))?;
+    if sorted.len() > n {
+        return Err(format!(
+            "sorted header is {} bytes, the original {n}",
+            sorted.len()
+        ));
+    }
+    sorted.resize(n, b' ');
+    bytes[8..8 + n].copy_from_slice(&sorted);
+    Ok(bytes)
 }
 
 /// The header metadata of a checkpoint.

@@ -37,6 +37,14 @@ pub trait Float:
         <Self as num_traits::NumCast>::from(x).expect("every f64 constant fits f32/f64")
     }
 
+    /// Widening conversion for f64 accumulators (`as`, so it vectorises).
+    fn wide(self) -> f64;
+
+    /// `exp(x)` for the attention softmax: an inlinable, vectorisable
+    /// approximation for `f32` (range reduction + degree-6 polynomial, relative
+    /// error below 3e-7 ≈ 2.5 ulp, underflow to 0 below −87), `f64::exp` for `f64`.
+    fn softmax_exp(self) -> Self;
+
     /// A CPU gradient buffer as the `Vec` it is (the fused CPU kernels write into
     /// it). Generic code cannot see through `<Cpu as Storage<E>>::Vec`; each element
     /// type can.
@@ -44,12 +52,39 @@ pub trait Float:
 }
 
 impl Float for f32 {
+    fn wide(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn softmax_exp(self) -> f32 {
+        // exp(x) = 2ⁿ·exp(r), n = round(x/ln 2), r = x − n·ln 2 (split in two parts for
+        // accuracy), exp(r) by its Taylor polynomial on |r| ≤ ln2/2.
+        let x = self.clamp(-87.0, 88.0);
+        let n = (x * std::f32::consts::LOG2_E).round();
+        let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+        let p = 1.0
+            + r * (1.0
+                + r * (0.5
+                    + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+        let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+        if self < -87.0 {
+            0.0
+        } else {
+            p * scale
+        }
+    }
     fn cpu_vec(v: &mut <Cpu as Storage<f32>>::Vec) -> &mut Vec<f32> {
         v
     }
 }
 
 impl Float for f64 {
+    fn wide(self) -> f64 {
+        self
+    }
+    fn softmax_exp(self) -> f64 {
+        self.exp()
+    }
     fn cpu_vec(v: &mut <Cpu as Storage<f64>>::Vec) -> &mut Vec<f64> {
         v
     }
@@ -159,6 +194,15 @@ pub trait NetDevice<E: Float>: Device<E> {
         eps: f64,
     ) -> Result<T2<E, Self, T>, Self::Err> {
         composed::layer_norm(x, gamma, beta, eps)
+    }
+
+    /// Inverted dropout with probability `p` (always applied; the caller decides
+    /// the mode).
+    fn dropout<S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        p: f64,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        x.try_dropout(p)
     }
 
     /// Scaled dot-product attention core: `qkv: (B, S, 3·D)` holds the projected

@@ -116,7 +116,7 @@ pub fn dropout<S: Shape, E: Float, D: NetDevice<E>, T: Tape<E, D>>(
     mode: Mode,
 ) -> Result<Tensor<S, E, D, T>, D::Err> {
     if mode == Mode::Train && p > 0.0 {
-        x.try_dropout(p)
+        D::dropout(x, p)
     } else {
         Ok(x)
     }

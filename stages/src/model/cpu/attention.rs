@@ -10,10 +10,11 @@
 
 use dfdx::prelude::*;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use rayon::prelude::*;
 
-use super::host::{grad_mut, restore_grad, take_grad, values};
+use super::host::{grad_mut, matmul_strided, restore_grad, take_grad, values, View};
+use super::simd::{dispatch, dot};
 use crate::model::device::{Float, T3};
 
 /// Sizes of one call.
@@ -25,184 +26,260 @@ struct Dims {
     dh: usize,
 }
 
-/// Head `h` of the queries (part 0), keys (1) or values (2) of one batch item
-/// (`item`: `s × 3d`) as an `s × dh` matrix or, if `transpose`, `dh × s`.
-fn head_slice<E: Float>(item: &[E], dims: Dims, part: usize, h: usize, transpose: bool) -> Vec<E> {
-    let Dims { s, d, dh, .. } = dims;
-    let mut out = vec![E::zero(); s * dh];
-    for i in 0..s {
-        let row = &item[i * 3 * d + part * d + h * dh..][..dh];
-        for (e, v) in row.iter().enumerate() {
-            if transpose {
-                out[e * s + i] = *v;
-            } else {
-                out[i * dh + e] = *v;
+/// In-place softmax of one row (eight-lane max and sum so the loops vectorise).
+#[inline(always)]
+fn softmax_row<E: Float>(row: &mut [E]) {
+    let mut lanes = [E::neg_infinity(); 8];
+    let chunks = row.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            if c[i] > lanes[i] {
+                lanes[i] = c[i];
             }
         }
     }
-    out
-}
-
-fn softmax_row<E: Float>(row: &mut [E]) {
-    let max = row.iter().copied().fold(E::neg_infinity(), E::max);
-    let mut sum = E::zero();
+    let max = lanes
+        .iter()
+        .chain(rest)
+        .fold(E::neg_infinity(), |m, v| if *v > m { *v } else { m });
     for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
+        *v = (*v - max).softmax_exp();
     }
-    let inv = E::one() / sum;
+    let inv = E::one() / sum(row);
     for v in row.iter_mut() {
         *v *= inv;
     }
 }
 
-/// Forward of one batch item: fills `probs` (`heads × s × s`), `kept` (the dropped
-/// and rescaled weights, same shape, if dropout) and `out` (`s × d`).
-fn item_forward<E: Float>(
-    item: &[E],
-    dims: Dims,
-    dropout: Option<(f64, u64)>,
-    probs: &mut [E],
-    kept: &mut [E],
-    out: &mut [E],
-) {
-    let Dims { s, d, heads, dh } = dims;
-    let scale = E::c(1.0 / (dh as f64).sqrt());
-    let mut rng = dropout.map(|(_, seed)| SmallRng::seed_from_u64(seed));
-    for h in 0..heads {
-        let q = head_slice(item, dims, 0, h, false);
-        let kt = head_slice(item, dims, 1, h, true);
-        let vt = head_slice(item, dims, 2, h, true);
-        let p = &mut probs[h * s * s..(h + 1) * s * s];
-        for i in 0..s {
-            let row = &mut p[i * s..(i + 1) * s];
-            row.fill(E::zero());
-            for e in 0..dh {
-                let qv = q[i * dh + e] * scale;
-                for (r, k) in row.iter_mut().zip(&kt[e * s..(e + 1) * s]) {
-                    *r += qv * *k;
-                }
-            }
+/// `Σ x` with eight partial sums.
+#[inline(always)]
+fn sum<E: Float>(x: &[E]) -> E {
+    let mut acc = [E::zero(); 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().chain(rest).fold(E::zero(), |s, v| s + *v)
+}
+
+/// A `u32` draw below this is dropped: `P(drop) = p` (to 2⁻³²).
+pub(crate) fn drop_threshold(p: f64) -> u32 {
+    (p.clamp(0.0, 1.0) * 4_294_967_296.0).min(u32::MAX as f64) as u32
+}
+
+/// Attention-weight dropout of one call: drop threshold, keep scale `1/(1−p)`,
+/// and the seed of the whole call.
+#[derive(Clone, Copy)]
+struct Drop<E> {
+    threshold: u32,
+    scale: E,
+    seed: u64,
+}
+
+impl<E: Float> Drop<E> {
+    /// The generator of batch item `bi`; forward and backward draw the same
+    /// sequence from it (one `u32` per weight, head by head).
+    fn rng(&self, bi: usize) -> SmallRng {
+        SmallRng::seed_from_u64(self.seed ^ (bi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+}
+
+dispatch! {
+    /// Mask factors of one head: `m = keep ? 1/(1−p) : 0`.
+    fn draw_mask<E: Float>(m: &mut [E], rng: &mut SmallRng, threshold: u32, scale: E) {
+        for v in m.iter_mut() {
+            *v = if rng.next_u32() >= threshold { scale } else { E::zero() };
+        }
+    }
+}
+
+dispatch! {
+    /// `out = a ⊙ b`.
+    fn mul_into<E: Float>(a: &[E], b: &[E], out: &mut [E]) {
+        for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+            *o = *x * *y;
+        }
+    }
+}
+
+dispatch! {
+    /// `a ⊙= b`.
+    fn mul_assign<E: Float>(a: &mut [E], b: &[E]) {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x *= *y;
+        }
+    }
+}
+
+dispatch! {
+    /// Softmax of every `s`-wide row, in place.
+    fn softmax_rows<E: Float>(p: &mut [E], s: usize) {
+        for row in p.chunks_exact_mut(s) {
             softmax_row(row);
         }
-        let weights: &[E] = match (dropout, rng.as_mut()) {
-            (Some((pd, _)), Some(rng)) => {
-                let kh = &mut kept[h * s * s..(h + 1) * s * s];
-                let keep_scale = E::c(1.0 / (1.0 - pd));
-                for (k, v) in kh.iter_mut().zip(p.iter()) {
-                    *k = if rng.gen::<f64>() < pd {
-                        E::zero()
-                    } else {
-                        *v * keep_scale
-                    };
-                }
-                kh
-            }
-            _ => p,
-        };
-        for i in 0..s {
-            let w = &weights[i * s..(i + 1) * s];
-            for e in 0..dh {
-                let acc: E = w
-                    .iter()
-                    .zip(&vt[e * s..(e + 1) * s])
-                    .map(|(a, b)| *a * *b)
-                    .sum();
-                out[i * d + h * dh + e] = acc;
+    }
+}
+
+dispatch! {
+    /// Softmax backward in place: `dS = P ⊙ (dP − Σ_j dP ⊙ P)`, times the score
+    /// `scale`.
+    fn softmax_backward<E: Float>(dp: &mut [E], p: &[E], s: usize, scale: E) {
+        for (dpr, pr) in dp.chunks_exact_mut(s).zip(p.chunks_exact(s)) {
+            let dotp = dot(dpr, pr);
+            for (g, pv) in dpr.iter_mut().zip(pr) {
+                *g = *pv * (*g - dotp) * scale;
             }
         }
     }
 }
 
+/// Forward of one batch item (`item`: `s × 3d`, queries | keys | values): fills
+/// `probs` (`heads × s × s`, the softmax weights before dropout) and `out`
+/// (`s × d`). Each head's products are small GEMMs on strided views of `item`.
+fn item_forward<E: Float>(
+    item: &[E],
+    dims: Dims,
+    bi: usize,
+    drop: Option<Drop<E>>,
+    probs: &mut [E],
+    out: &mut [E],
+) {
+    let Dims { s, d, heads, dh } = dims;
+    let scale = E::c(1.0 / (dh as f64).sqrt());
+    let mut rng = drop.map(|dr| dr.rng(bi));
+    let (mut m, mut w) = match drop {
+        Some(_) => (vec![E::zero(); s * s], vec![E::zero(); s * s]),
+        None => (Vec::new(), Vec::new()),
+    };
+    for h in 0..heads {
+        let (q, k, v) = (
+            View::rows(h * dh, 3 * d),
+            View::transposed(d + h * dh, 3 * d),
+            View::rows(2 * d + h * dh, 3 * d),
+        );
+        let p = &mut probs[h * s * s..(h + 1) * s * s];
+        matmul_strided(
+            (s, dh, s),
+            item,
+            q,
+            item,
+            k,
+            p,
+            View::rows(0, s),
+            scale,
+            false,
+        );
+        softmax_rows(p, s);
+        let weights: &[E] = match (drop, rng.as_mut()) {
+            (Some(dr), Some(rng)) => {
+                draw_mask(&mut m, rng, dr.threshold, dr.scale);
+                mul_into(p, &m, &mut w);
+                &w
+            }
+            _ => p,
+        };
+        matmul_strided(
+            (s, s, dh),
+            weights,
+            View::rows(0, s),
+            item,
+            v,
+            out,
+            View::rows(h * dh, d),
+            E::one(),
+            false,
+        );
+    }
+}
+
 /// Backward of one batch item: adds the gradient of `qkv` into `grad` (`s × 3d`).
+/// The dropout mask is drawn again from the item's generator.
+#[allow(clippy::too_many_arguments)]
 fn item_backward<E: Float>(
     item: &[E],
     dims: Dims,
-    dropout: bool,
+    bi: usize,
+    drop: Option<Drop<E>>,
     probs: &[E],
-    kept: &[E],
     dy: &[E],
     grad: &mut [E],
 ) {
     let Dims { s, d, heads, dh } = dims;
     let scale = E::c(1.0 / (dh as f64).sqrt());
+    let one = E::one();
+    let mut rng = drop.map(|dr| dr.rng(bi));
     let mut dp = vec![E::zero(); s * s];
+    let (mut m, mut w) = match drop {
+        Some(_) => (vec![E::zero(); s * s], vec![E::zero(); s * s]),
+        None => (Vec::new(), Vec::new()),
+    };
     for h in 0..heads {
-        let q = head_slice(item, dims, 0, h, false);
-        let kt = head_slice(item, dims, 1, h, true);
-        let vt = head_slice(item, dims, 2, h, true);
+        let (qo, ko, vo) = (h * dh, d + h * dh, 2 * d + h * dh);
         let p = &probs[h * s * s..(h + 1) * s * s];
-        let w = if dropout {
-            &kept[h * s * s..(h + 1) * s * s]
-        } else {
-            p
+        let weights: &[E] = match (drop, rng.as_mut()) {
+            (Some(dr), Some(rng)) => {
+                draw_mask(&mut m, rng, dr.threshold, dr.scale);
+                mul_into(p, &m, &mut w);
+                &w
+            }
+            _ => p,
         };
-        // dO of this head, transposed (dh × s) for row-wise loops.
-        let mut dot = vec![E::zero(); dh * s];
-        for i in 0..s {
-            for e in 0..dh {
-                dot[e * s + i] = dy[i * d + h * dh + e];
-            }
+        let dout = View::rows(h * dh, d);
+        // dW = dO·Vᵀ; dV += Wᵀ·dO.
+        matmul_strided(
+            (s, dh, s),
+            dy,
+            dout,
+            item,
+            View::transposed(vo, 3 * d),
+            &mut dp,
+            View::rows(0, s),
+            one,
+            false,
+        );
+        matmul_strided(
+            (s, s, dh),
+            weights,
+            View::transposed(0, s),
+            dy,
+            dout,
+            grad,
+            View::rows(vo, 3 * d),
+            one,
+            true,
+        );
+        // Through the dropout (dP = dW ⊙ mask/(1−p)) and the softmax.
+        if drop.is_some() {
+            mul_assign(&mut dp, &m);
         }
-        // dV[j, e] = Σ_i W[i, j] dO[i, e]; dW[i, j] = Σ_e dO[i, e] V[j, e].
-        let mut dvt = vec![E::zero(); dh * s];
-        for i in 0..s {
-            let wr = &w[i * s..(i + 1) * s];
-            let dpr = &mut dp[i * s..(i + 1) * s];
-            dpr.fill(E::zero());
-            for e in 0..dh {
-                let g = dot[e * s + i];
-                for (acc, wv) in dvt[e * s..(e + 1) * s].iter_mut().zip(wr) {
-                    *acc += g * *wv;
-                }
-                for (acc, v) in dpr.iter_mut().zip(&vt[e * s..(e + 1) * s]) {
-                    *acc += g * *v;
-                }
-            }
-        }
-        // Through the dropout (kept weights are P/(1−p), dropped ones 0) and the
-        // softmax: dS = P ⊙ (dP − Σ_j dP ⊙ P).
-        for i in 0..s {
-            let pr = &p[i * s..(i + 1) * s];
-            let dpr = &mut dp[i * s..(i + 1) * s];
-            if dropout {
-                let wr = &w[i * s..(i + 1) * s];
-                for j in 0..s {
-                    dpr[j] = if pr[j] == E::zero() {
-                        E::zero()
-                    } else {
-                        dpr[j] * wr[j] / pr[j]
-                    };
-                }
-            }
-            let dotp: E = dpr.iter().zip(pr).map(|(a, b)| *a * *b).sum();
-            for (g, pv) in dpr.iter_mut().zip(pr) {
-                *g = *pv * (*g - dotp) * scale;
-            }
-        }
-        // dQ[i, e] = Σ_j dS[i, j] K[j, e]; dK[j, e] = Σ_i dS[i, j] Q[i, e].
-        let mut dkt = vec![E::zero(); dh * s];
-        for i in 0..s {
-            let dsr = &dp[i * s..(i + 1) * s];
-            for e in 0..dh {
-                let acc: E = dsr
-                    .iter()
-                    .zip(&kt[e * s..(e + 1) * s])
-                    .map(|(a, b)| *a * *b)
-                    .sum();
-                grad[i * 3 * d + h * dh + e] += acc;
-                let qv = q[i * dh + e];
-                for (acc, g) in dkt[e * s..(e + 1) * s].iter_mut().zip(dsr) {
-                    *acc += qv * *g;
-                }
-            }
-        }
-        for j in 0..s {
-            for e in 0..dh {
-                grad[j * 3 * d + d + h * dh + e] += dkt[e * s + j];
-                grad[j * 3 * d + 2 * d + h * dh + e] += dvt[e * s + j];
-            }
-        }
+        softmax_backward(&mut dp, p, s, scale);
+        // dQ += dS·K; dK += dSᵀ·Q.
+        matmul_strided(
+            (s, s, dh),
+            &dp,
+            View::rows(0, s),
+            item,
+            View::rows(ko, 3 * d),
+            grad,
+            View::rows(qo, 3 * d),
+            one,
+            true,
+        );
+        matmul_strided(
+            (s, s, dh),
+            &dp,
+            View::transposed(0, s),
+            item,
+            View::rows(qo, 3 * d),
+            grad,
+            View::rows(ko, 3 * d),
+            one,
+            true,
+        );
     }
 }
 
@@ -229,63 +306,33 @@ where
     let (qkv, mut tape) = qkv.try_contiguous()?.split_tape();
     let dev = qkv.device().clone();
     let x = values(&qkv);
-    let dropout = dropout.filter(|p| *p > 0.0);
-    let seed = dropout.map(|_| dev.random_u64());
-    let mut probs = vec![E::zero(); b * heads * s * s];
-    let mut kept = vec![
-        E::zero();
-        if dropout.is_some() {
-            b * heads * s * s
-        } else {
-            0
-        }
-    ];
-    let mut out = vec![E::zero(); b * s * d];
+    let drop = dropout.filter(|p| *p > 0.0).map(|p| Drop {
+        threshold: drop_threshold(p),
+        scale: E::c(1.0 / (1.0 - p)),
+        seed: dev.random_u64(),
+    });
     let hss = heads * s * s;
-    let item_dropout = |bi: usize| {
-        dropout.zip(seed).map(|(p, seed)| {
-            (
-                p,
-                seed.wrapping_add((bi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-            )
-        })
-    };
-    if dropout.is_some() {
-        probs
-            .par_chunks_mut(hss)
-            .zip(kept.par_chunks_mut(hss))
-            .zip(out.par_chunks_mut(s * d))
-            .zip(x.par_chunks(s * d3))
-            .enumerate()
-            .for_each(|(bi, (((p, k), o), item))| {
-                item_forward(item, dims, item_dropout(bi), p, k, o)
-            });
-    } else {
-        probs
-            .par_chunks_mut(hss)
-            .zip(out.par_chunks_mut(s * d))
-            .zip(x.par_chunks(s * d3))
-            .for_each(|((p, o), item)| item_forward(item, dims, None, p, &mut [], o));
-    }
+    let mut probs = vec![E::zero(); b * hss];
+    let mut out = vec![E::zero(); b * s * d];
+    probs
+        .par_chunks_mut(hss)
+        .zip(out.par_chunks_mut(s * d))
+        .zip(x.par_chunks(s * d3))
+        .enumerate()
+        .for_each(|(bi, ((p, o), item))| item_forward(item, dims, bi, drop, p, o));
     let out = dev.try_tensor_from_vec(out, (b, s, d))?;
     if T::OWNS_TAPE {
         let (xg, og) = (qkv.ghost(), out.ghost());
-        let has_dropout = dropout.is_some();
         tape.add_backward_op(move |grads| {
             let dy = take_grad!(grads, og);
-            let gx = grad_mut!(grads, xg);
-            let kept_chunks: Vec<&[E]> = if has_dropout {
-                kept.chunks(hss).collect()
-            } else {
-                vec![&[][..]; b]
-            };
-            gx.par_chunks_mut(s * d3)
+            grad_mut!(grads, xg)
+                .par_chunks_mut(s * d3)
                 .zip(x.par_chunks(s * d3))
                 .zip(probs.par_chunks(hss))
                 .zip(dy.par_chunks(s * d))
-                .zip(kept_chunks.into_par_iter())
-                .for_each(|((((g, item), p), dyi), k)| {
-                    item_backward(item, dims, has_dropout, p, k, dyi, g)
+                .enumerate()
+                .for_each(|(bi, (((g, item), p), dyi))| {
+                    item_backward(item, dims, bi, drop, p, dyi, g)
                 });
             restore_grad!(grads, og, dy);
             Ok(())

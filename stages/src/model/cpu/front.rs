@@ -3,18 +3,19 @@
 //!
 //! At the default sizes the EEG front end's intermediate activations are
 //! `B·61·28 × 64` (7 M values at batch 64): as dfdx tensors each op over them would
-//! cost a strided pass plus a backward pass. Here they stay host buffers, the input
-//! gets no gradient (it is the network input), and the backward is three GEMMs and
-//! two passes.
+//! cost a strided pass plus a backward pass. Here they stay host buffers laid out
+//! channels-last (one row of F filter outputs per window and channel), the input
+//! gets no gradient (it is the network input), the forward makes one statistics pass
+//! and one normalise+ReLU pass, and the backward is three GEMMs and two passes.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::host::{
     add_column_sums, broadcast_rows, grad_mut, matmul, param_values, restore_grad, take_grad,
-    values,
+    values, ROW_BLOCK_ELEMS,
 };
-use super::norm::{bn_backward, bn_forward};
+use super::simd;
 use crate::model::device::{BatchStats, Float, FrontOutput, FrontParams, T3};
 
 /// `(B, C, S)` → `(B·L·C, k)` windows, rows ordered (batch, window, channel).
@@ -39,6 +40,41 @@ pub(crate) fn unfold<E: Float>(
     u
 }
 
+/// Rows per parallel block for a row width of `cols`.
+fn rows_per_block(cols: usize) -> usize {
+    (ROW_BLOCK_ELEMS / cols.max(1)).max(1)
+}
+
+/// Sums two per-column accumulators over fixed row blocks (deterministic).
+fn column_reduce<E: Float>(
+    m: &[E],
+    cols: usize,
+    block: impl Fn(&[E], usize, &mut [f64], &mut [f64]) + Sync,
+) -> (Vec<f64>, Vec<f64>) {
+    let rows = rows_per_block(cols);
+    m.par_chunks(rows * cols)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut s1 = vec![0.0; cols];
+            let mut s2 = vec![0.0; cols];
+            block(chunk, i * rows, &mut s1, &mut s2);
+            (s1, s2)
+        })
+        // Partial sums folded in block order: rayon's `reduce` adds them in a
+        // tree shaped by work stealing, which can change the rounding between
+        // runs and thread counts.
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(
+            (vec![0.0; cols], vec![0.0; cols]),
+            |(mut a1, mut a2), (b1, b2)| {
+                simd::add_f64(&mut a1, &b1);
+                simd::add_f64(&mut a2, &b2);
+                (a1, a2)
+            },
+        )
+}
+
 pub(crate) fn conv_front<E: Float, T: Tape<E, Cpu>>(
     x: T3<E, Cpu, T>,
     p: &FrontParams<'_, E, Cpu>,
@@ -60,7 +96,7 @@ where
     let dev = x.device().clone();
     let xv = values(&x);
 
-    // Temporal conv.
+    // Temporal conv: z = unfold(x) · W + b, an (m, f) matrix.
     let u = unfold(&xv, (b, c, s), k, p.stride);
     let wt = param_values(p.temporal_w)?;
     let mut z = vec![E::zero(); m * f];
@@ -79,24 +115,52 @@ where
     );
     drop(u);
 
-    // Batch norm (filters are the channels: a `(m, f, 1)` view) and ReLU.
+    // Batch-norm statistics over the m rows (one pass, f64 sums), then
+    // act = ReLU(z·a + c) with a = γ/σ, c = β − μ·a.
+    let (mean, var): (Vec<f64>, Vec<f64>) = match p.running {
+        Some((rm, rv)) => (
+            param_values(rm)?
+                .iter()
+                .map(|v| v.to_f64().unwrap_or(f64::NAN))
+                .collect(),
+            param_values(rv)?
+                .iter()
+                .map(|v| v.to_f64().unwrap_or(f64::NAN))
+                .collect(),
+        ),
+        None => {
+            let (sum, sq) = column_reduce(&z, f, |chunk, _, s1, s2| {
+                simd::column_sums_sq(chunk, s1, s2)
+            });
+            let n = m as f64;
+            let mean: Vec<f64> = sum.iter().map(|v| v / n).collect();
+            let var = sq
+                .iter()
+                .zip(&mean)
+                .map(|(q, mu)| (q / n - mu * mu).max(0.0))
+                .collect();
+            (mean, var)
+        }
+    };
     let gv = param_values(p.gamma)?;
     let bev = param_values(p.beta)?;
-    let running = match p.running {
-        Some((mean, var)) => Some((param_values(mean)?, param_values(var)?)),
-        None => None,
-    };
-    let bn = bn_forward(
-        &z,
-        (m, f, 1),
-        &gv,
-        &bev,
-        running.as_ref().map(|(a, v)| (&a[..], &v[..])),
-        p.eps,
-    );
-    drop(z);
-    let mut act = bn.y;
-    act.par_iter_mut().for_each(|v| *v = v.max(E::zero()));
+    let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + p.eps).sqrt()).collect();
+    let scale: Vec<E> = (0..f)
+        .map(|j| E::c(gv[j].to_f64().unwrap_or(f64::NAN) * inv[j]))
+        .collect();
+    let shift: Vec<E> = (0..f)
+        .map(|j| {
+            E::c(
+                bev[j].to_f64().unwrap_or(f64::NAN)
+                    - mean[j] * gv[j].to_f64().unwrap_or(f64::NAN) * inv[j],
+            )
+        })
+        .collect();
+    let mut act = vec![E::zero(); m * f];
+    let rows = rows_per_block(f);
+    act.par_chunks_mut(rows * f)
+        .zip(z.par_chunks(rows * f))
+        .for_each(|(a, zc)| simd::affine_relu_rows(zc, &scale, &shift, a));
 
     // Spatial conv: each window's C·F activations are one row.
     let ws = param_values(p.spatial_w)?;
@@ -118,8 +182,8 @@ where
 
     let stats = if p.running.is_none() {
         Some(BatchStats {
-            mean: dev.try_tensor_from_vec(bn.mean.iter().map(|v| E::c(*v)).collect(), (f,))?,
-            var: dev.try_tensor_from_vec(bn.var.iter().map(|v| E::c(*v)).collect(), (f,))?,
+            mean: dev.try_tensor_from_vec(mean.iter().map(|v| E::c(*v)).collect(), (f,))?,
+            var: dev.try_tensor_from_vec(var.iter().map(|v| E::c(*v)).collect(), (f,))?,
         })
     } else {
         None
@@ -130,7 +194,9 @@ where
         let (wtg, btg) = (p.temporal_w.ghost(), p.temporal_b.map(|t| t.ghost()));
         let (gg, bg) = (p.gamma.ghost(), p.beta.ghost());
         let (wsg, bsg) = (p.spatial_w.ghost(), p.spatial_b.map(|t| t.ghost()));
-        let (xhat, inv, train, stride) = (bn.xhat, bn.inv, p.running.is_none(), p.stride);
+        let (train, stride) = (p.running.is_none(), p.stride);
+        let mean_e: Vec<E> = mean.iter().map(|v| E::c(*v)).collect();
+        let inv_e: Vec<E> = inv.iter().map(|v| E::c(*v)).collect();
         tape.add_backward_op(move |grads| {
             let dy = take_grad!(grads, og);
             // Spatial conv.
@@ -147,48 +213,82 @@ where
             if let Some(bsg) = bsg {
                 add_column_sums(&dy, dim, grad_mut!(grads, bsg));
             }
-            let mut da = vec![E::zero(); m * f];
+            let mut g = vec![E::zero(); m * f];
             matmul(
                 (b * l, dim, c * f),
                 &dy,
                 false,
                 &ws,
                 true,
-                &mut da,
+                &mut g,
                 false,
                 true,
             );
             restore_grad!(grads, og, dy);
-            // ReLU.
-            da.par_iter_mut().zip(act.par_iter()).for_each(|(g, a)| {
-                if *a <= E::zero() {
-                    *g = E::zero();
-                }
-            });
-            // Batch norm.
-            let mut dz = vec![E::zero(); m * f];
-            let (dgamma, dbeta) = bn_backward(&da, &xhat, (m, f, 1), &gv, &inv, train, &mut dz);
-            drop(da);
-            for (acc, v) in grad_mut!(grads, gg).iter_mut().zip(&dgamma) {
+
+            // ReLU mask (in place), and the batch-norm sums Σg and Σg·x̂ per filter.
+            let (sg, sgx) = {
+                let rows = rows_per_block(f);
+                g.par_chunks_mut(rows * f)
+                    .zip(act.par_chunks(rows * f))
+                    .zip(z.par_chunks(rows * f))
+                    .map(|((gc, ac), zc)| {
+                        let mut s1 = vec![0.0; f];
+                        let mut s2 = vec![0.0; f];
+                        simd::relu_mask_bn_sums(gc, ac, zc, &mean_e, &inv_e, &mut s1, &mut s2);
+                        (s1, s2)
+                    })
+                    // Partial sums folded in block order: rayon's `reduce` adds them in a
+                    // tree shaped by work stealing, which can change the rounding between
+                    // runs and thread counts.
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .fold(
+                        (vec![0.0; f], vec![0.0; f]),
+                        |(mut a1, mut a2), (b1, b2)| {
+                            simd::add_f64(&mut a1, &b1);
+                            simd::add_f64(&mut a2, &b2);
+                            (a1, a2)
+                        },
+                    )
+            };
+            for (acc, v) in grad_mut!(grads, gg).iter_mut().zip(&sgx) {
                 *acc += E::c(*v);
             }
-            for (acc, v) in grad_mut!(grads, bg).iter_mut().zip(&dbeta) {
+            for (acc, v) in grad_mut!(grads, bg).iter_mut().zip(&sg) {
                 *acc += E::c(*v);
             }
+            // dz = γ/σ · (g − mean(g) − x̂·mean(g·x̂)) in train mode, γ/σ · g in eval.
+            let n = m as f64;
+            let gscale: Vec<E> = scale.clone();
+            let c1: Vec<E> = sg
+                .iter()
+                .map(|v| E::c(if train { v / n } else { 0.0 }))
+                .collect();
+            let c2: Vec<E> = sgx
+                .iter()
+                .map(|v| E::c(if train { v / n } else { 0.0 }))
+                .collect();
+            let rows = rows_per_block(f);
+            g.par_chunks_mut(rows * f)
+                .zip(z.par_chunks(rows * f))
+                .for_each(|(gc, zc)| {
+                    simd::bn_input_grad_rows(gc, zc, &mean_e, &inv_e, &gscale, &c1, &c2)
+                });
             // Temporal conv (weights only).
             let u = unfold(&xv, (b, c, s), k, stride);
             matmul(
                 (k, m, f),
                 &u,
                 true,
-                &dz,
+                &g,
                 false,
                 grad_mut!(grads, wtg),
                 true,
                 true,
             );
             if let Some(btg) = btg {
-                add_column_sums(&dz, f, grad_mut!(grads, btg));
+                add_column_sums(&g, f, grad_mut!(grads, btg));
             }
             Ok(())
         });

@@ -101,6 +101,96 @@ pub(crate) fn matmul<E: Float>(
     }
 }
 
+/// A strided matrix view for [`matmul_strided`]: element `(r, c)` is
+/// `data[offset + r·rs + c·cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct View {
+    pub offset: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl View {
+    /// Row-major `cols`-wide matrix starting at `offset`.
+    pub(crate) fn rows(offset: usize, row_stride: usize) -> Self {
+        View {
+            offset,
+            rs: row_stride,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with row stride `row_stride`.
+    pub(crate) fn transposed(offset: usize, row_stride: usize) -> Self {
+        View {
+            offset,
+            rs: 1,
+            cs: row_stride,
+        }
+    }
+
+    /// One past the largest index touched by an `r × c` view.
+    fn end(&self, r: usize, c: usize) -> usize {
+        if r == 0 || c == 0 {
+            self.offset
+        } else {
+            self.offset + (r - 1) * self.rs + (c - 1) * self.cs + 1
+        }
+    }
+}
+
+/// `c [+]= scale · a · b` on strided views (`a`: m×k, `b`: k×n, `c`: m×n), single
+/// threaded (for use inside parallel loops over small products).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_strided<E: Float>(
+    (m, k, n): (usize, usize, usize),
+    a: &[E],
+    av: View,
+    b: &[E],
+    bv: View,
+    c: &mut [E],
+    cv: View,
+    scale: E,
+    accumulate: bool,
+) {
+    assert!(
+        av.end(m, k) <= a.len() && bv.end(k, n) <= b.len() && cv.end(m, n) <= c.len(),
+        "matmul_strided operand bounds"
+    );
+    assert!(
+        cv.rs != 0 && cv.cs != 0 && (cv.rs >= n || cv.cs >= m),
+        "matmul_strided: output views must not overlap"
+    );
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    // SAFETY: the asserts above bound every access of the three views; `c` is
+    // exclusively borrowed and its view maps distinct (r, c) to distinct elements.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr().add(cv.offset),
+            cv.cs as isize,
+            cv.rs as isize,
+            accumulate,
+            a.as_ptr().add(av.offset),
+            av.cs as isize,
+            av.rs as isize,
+            b.as_ptr().add(bv.offset),
+            bv.cs as isize,
+            bv.rs as isize,
+            E::one(),
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
 /// `acc[j] += Σ_i m[i, j]` for a row-major `rows × cols` matrix (f64 partial sums).
 pub(crate) fn add_column_sums<E: Float>(m: &[E], cols: usize, acc: &mut [E]) {
     let sums = column_sums(m, cols);
@@ -125,15 +215,17 @@ pub(crate) fn column_sums<E: Float>(m: &[E], cols: usize) -> Vec<f64> {
             }
             s
         })
-        .reduce(
-            || vec![0.0f64; cols],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            },
-        )
+        // Partial sums folded in block order: rayon's `reduce` adds them in a
+        // tree shaped by work stealing, which can change the rounding between
+        // runs and thread counts.
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(vec![0.0f64; cols], |mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+            a
+        })
 }
 
 /// Fills every row of a row-major `rows × cols` matrix with `row`.

@@ -4,10 +4,12 @@
 //! (`model::tests::grads`).
 
 mod attention;
+mod dropout;
 mod front;
 mod host;
 mod linear;
 mod norm;
+mod simd;
 
 use dfdx::prelude::*;
 
@@ -59,6 +61,13 @@ where
         eps: f64,
     ) -> Result<T2<E, Self, T>, Self::Err> {
         norm::layer_norm(x, gamma, beta, eps)
+    }
+
+    fn dropout<S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        p: f64,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        dropout::dropout(x, p)
     }
 
     fn attention<T: Tape<E, Self>>(

@@ -1,165 +1,167 @@
-//! Fused batch and layer normalisation: two passes forward, two backward, instead
-//! of dfdx's chain of broadcast ops (each a strided pass with its own backward).
+//! Fused batch and layer normalisation: one statistics pass and one normalise pass
+//! forward, two passes backward, instead of dfdx's chain of broadcast ops (each a
+//! strided pass with its own backward). The normalised values are recomputed from
+//! the saved input in the backward pass rather than stored.
 
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::host::{grad_mut, param_values, restore_grad, take_grad, values, ROW_BLOCK_ELEMS};
+use super::simd::{add_f64, dispatch, dot};
 use crate::model::device::{BatchStats, BnOutput, Float, Running, T1, T2, T3};
 
-/// Per-channel sums over axes 0 and 2 of `(a, c, l)`: `row(i, s1, s2)` adds the
-/// contributions of row `i` (`c·l` values) to two accumulators of length `c`.
-fn per_channel(
-    (a, c, l): (usize, usize, usize),
-    row: impl Fn(usize, &mut [f64], &mut [f64]) + Sync,
-) -> (Vec<f64>, Vec<f64>) {
-    let rows_per = (ROW_BLOCK_ELEMS / (c * l).max(1)).max(1);
-    let blocks = a.div_ceil(rows_per);
-    (0..blocks)
+/// `Σ x` of a short contiguous run, with eight partial sums.
+#[inline(always)]
+fn sum<E: Float>(x: &[E]) -> E {
+    let mut acc = [E::zero(); 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().chain(rest).fold(E::zero(), |s, v| s + *v)
+}
+
+dispatch! {
+    /// Per-channel `Σx` of `x: (rows, c, l)` (channel runs of length `l`), added
+    /// into `s1`.
+    fn channel_sums<E: Float>(x: &[E], c: usize, l: usize, s1: &mut [f64]) {
+        for row in x.chunks_exact(c * l) {
+            for (ch, seg) in row.chunks_exact(l).enumerate() {
+                s1[ch] += sum(seg).wide();
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Per-channel `Σ(x − mean)²`, added into `s2`.
+    fn channel_centered_squares<E: Float>(x: &[E], c: usize, l: usize, mean: &[E], s2: &mut [f64]) {
+        for row in x.chunks_exact(c * l) {
+            for (ch, seg) in row.chunks_exact(l).enumerate() {
+                let m = mean[ch];
+                let mut acc = [E::zero(); 8];
+                let chunks = seg.chunks_exact(8);
+                let rest = chunks.remainder();
+                for q in chunks {
+                    for i in 0..8 {
+                        acc[i] += (q[i] - m) * (q[i] - m);
+                    }
+                }
+                let tail = rest.iter().fold(E::zero(), |t, v| t + (*v - m) * (*v - m));
+                s2[ch] += (acc.iter().fold(E::zero(), |t, v| t + *v) + tail).wide();
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// `y = x·a[ch] + b[ch]` per channel run.
+    fn channel_affine<E: Float>(x: &[E], c: usize, l: usize, a: &[E], b: &[E], y: &mut [E]) {
+        for (yr, xr) in y.chunks_exact_mut(c * l).zip(x.chunks_exact(c * l)) {
+            for (ch, (ys, xs)) in yr.chunks_exact_mut(l).zip(xr.chunks_exact(l)).enumerate() {
+                let (av, bv) = (a[ch], b[ch]);
+                for (o, v) in ys.iter_mut().zip(xs) {
+                    *o = *v * av + bv;
+                }
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Per-channel `Σdy` and `Σdy·x̂` (`x̂ = (x − mean)·inv`), added into `s1`, `s2`.
+    fn channel_grad_sums<E: Float>(
+        dy: &[E],
+        x: &[E],
+        c: usize,
+        l: usize,
+        mean: &[E],
+        inv: &[E],
+        s1: &mut [f64],
+        s2: &mut [f64],
+    ) {
+        for (dr, xr) in dy.chunks_exact(c * l).zip(x.chunks_exact(c * l)) {
+            for (ch, (ds, xs)) in dr.chunks_exact(l).zip(xr.chunks_exact(l)).enumerate() {
+                let (m, s) = (mean[ch], inv[ch]);
+                let sdy = sum(ds);
+                // Σ dy·(x − m)·s = s·(Σ dy·x − m·Σ dy)
+                let sdyx = s * (dot(ds, xs) - m * sdy);
+                s1[ch] += sdy.wide();
+                s2[ch] += sdyx.wide();
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// `dx += scale·(dy − c1 − x̂·c2)` per channel run.
+    fn channel_input_grad<E: Float>(
+        dx: &mut [E],
+        dy: &[E],
+        x: &[E],
+        c: usize,
+        l: usize,
+        mean: &[E],
+        inv: &[E],
+        scale: &[E],
+        c1: &[E],
+        c2: &[E],
+    ) {
+        let rows = dx.chunks_exact_mut(c * l).zip(dy.chunks_exact(c * l)).zip(x.chunks_exact(c * l));
+        for ((gr, dr), xr) in rows {
+            for ch in 0..c {
+                let (m, s, k, a, b) = (mean[ch], inv[ch], scale[ch], c1[ch], c2[ch]);
+                let span = ch * l..(ch + 1) * l;
+                for ((g, d), xv) in gr[span.clone()].iter_mut().zip(&dr[span.clone()]).zip(&xr[span]) {
+                    *g += k * (*d - a - (*xv - m) * s * b);
+                }
+            }
+        }
+    }
+}
+
+/// Rows of `(a, c, l)` per parallel block.
+fn rows_per_block(c: usize, l: usize) -> usize {
+    (ROW_BLOCK_ELEMS / (c * l).max(1)).max(1)
+}
+
+/// Runs `f` on fixed row blocks in parallel, summing its two per-channel outputs.
+fn reduce_blocks<F>(n_blocks: usize, c: usize, f: F) -> (Vec<f64>, Vec<f64>)
+where
+    F: Fn(usize, &mut [f64], &mut [f64]) + Sync,
+{
+    (0..n_blocks)
         .into_par_iter()
         .map(|blk| {
             let mut s1 = vec![0.0; c];
             let mut s2 = vec![0.0; c];
-            for i in blk * rows_per..((blk + 1) * rows_per).min(a) {
-                row(i, &mut s1, &mut s2);
-            }
+            f(blk, &mut s1, &mut s2);
             (s1, s2)
         })
-        .reduce(
-            || (vec![0.0; c], vec![0.0; c]),
+        // Partial sums folded in block order: rayon's `reduce` adds them in a
+        // tree shaped by work stealing, which can change the rounding between
+        // runs and thread counts.
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(
+            (vec![0.0; c], vec![0.0; c]),
             |(mut a1, mut a2), (b1, b2)| {
-                for (x, y) in a1.iter_mut().zip(b1) {
-                    *x += y;
-                }
-                for (x, y) in a2.iter_mut().zip(b2) {
-                    *x += y;
-                }
+                add_f64(&mut a1, &b1);
+                add_f64(&mut a2, &b2);
                 (a1, a2)
             },
         )
 }
 
-/// What a batch-norm forward keeps for its backward.
-pub(crate) struct BnForward<E> {
-    pub y: Vec<E>,
-    pub xhat: Vec<E>,
-    pub mean: Vec<f64>,
-    pub var: Vec<f64>,
-    pub inv: Vec<f64>,
+fn to_e<E: Float>(v: &[f64]) -> Vec<E> {
+    v.iter().map(|x| E::c(*x)).collect()
 }
 
-/// Batch norm of `x: (a, c, l)` over axes 0 and 2. `running`: eval mode with these
-/// statistics; otherwise batch statistics (biased variance).
-pub(crate) fn bn_forward<E: Float>(
-    x: &[E],
-    (a, c, l): (usize, usize, usize),
-    gamma: &[E],
-    beta: &[E],
-    running: Option<(&[E], &[E])>,
-    eps: f64,
-) -> BnForward<E> {
-    let to = |v: &E| v.to_f64().unwrap_or(f64::NAN);
-    let (mean, var): (Vec<f64>, Vec<f64>) = match running {
-        Some((m, v)) => (m.iter().map(to).collect(), v.iter().map(to).collect()),
-        None => {
-            let n = (a * l) as f64;
-            let (sum, _) = per_channel((a, c, l), |i, s, _| {
-                for (ch, seg) in x[i * c * l..(i + 1) * c * l].chunks_exact(l).enumerate() {
-                    s[ch] += seg.iter().map(to).sum::<f64>();
-                }
-            });
-            let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-            let (sq, _) = per_channel((a, c, l), |i, s, _| {
-                for (ch, seg) in x[i * c * l..(i + 1) * c * l].chunks_exact(l).enumerate() {
-                    s[ch] += seg.iter().map(|v| (to(v) - mean[ch]).powi(2)).sum::<f64>();
-                }
-            });
-            (mean, sq.iter().map(|s| s / n).collect())
-        }
-    };
-    let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-    let n = x.len();
-    let mut y = vec![E::zero(); n];
-    let mut xhat = vec![E::zero(); n];
-    let row = (c * l).max(1);
-    let (mean_e, inv_e): (Vec<E>, Vec<E>) = (
-        mean.iter().map(|v| E::c(*v)).collect(),
-        inv.iter().map(|v| E::c(*v)).collect(),
-    );
-    y.par_chunks_mut(row)
-        .zip(xhat.par_chunks_mut(row))
-        .zip(x.par_chunks(row))
-        .for_each(|((yr, hr), xr)| {
-            for ch in 0..c {
-                let (m, s, g, b) = (mean_e[ch], inv_e[ch], gamma[ch], beta[ch]);
-                for j in ch * l..(ch + 1) * l {
-                    let h = (xr[j] - m) * s;
-                    hr[j] = h;
-                    yr[j] = g * h + b;
-                }
-            }
-        });
-    BnForward {
-        y,
-        xhat,
-        mean,
-        var,
-        inv,
-    }
-}
-
-/// Backward of [`bn_forward`]: adds `dL/dx` into `dx` and returns the per-channel
-/// `(dL/dγ, dL/dβ)`. `train`: the statistics depended on `x`.
-pub(crate) fn bn_backward<E: Float>(
-    dy: &[E],
-    xhat: &[E],
-    (a, c, l): (usize, usize, usize),
-    gamma: &[E],
-    inv: &[f64],
-    train: bool,
-    dx: &mut [E],
-) -> (Vec<f64>, Vec<f64>) {
-    let to = |v: E| v.to_f64().unwrap_or(f64::NAN);
-    let (dgamma, dbeta) = per_channel((a, c, l), |i, sg, sb| {
-        let base = i * c * l;
-        for ch in 0..c {
-            for j in base + ch * l..base + (ch + 1) * l {
-                sg[ch] += to(dy[j] * xhat[j]);
-                sb[ch] += to(dy[j]);
-            }
-        }
-    });
-    let n = (a * l) as f64;
-    let scale: Vec<E> = (0..c).map(|ch| E::c(to(gamma[ch]) * inv[ch])).collect();
-    let mean_dy: Vec<E> = dbeta
-        .iter()
-        .map(|v| E::c(if train { v / n } else { 0.0 }))
-        .collect();
-    let mean_dyx: Vec<E> = dgamma
-        .iter()
-        .map(|v| E::c(if train { v / n } else { 0.0 }))
-        .collect();
-    let row = (c * l).max(1);
-    dx.par_chunks_mut(row)
-        .zip(dy.par_chunks(row))
-        .zip(xhat.par_chunks(row))
-        .for_each(|((dxr, dyr), hr)| {
-            for ch in 0..c {
-                let (s, md, mx) = (scale[ch], mean_dy[ch], mean_dyx[ch]);
-                for j in ch * l..(ch + 1) * l {
-                    dxr[j] += s * (dyr[j] - md - hr[j] * mx);
-                }
-            }
-        });
-    (dgamma, dbeta)
-}
-
-fn add_f64<E: Float>(acc: &mut [E], v: &[f64]) {
-    for (a, x) in acc.iter_mut().zip(v) {
-        *a += E::c(*x);
-    }
-}
-
+/// Batch norm over axes 0 and 2 of `x: (a, c, l)`. `running`: eval mode with these
+/// statistics; otherwise batch statistics (biased variance, returned).
 pub(crate) fn batch_norm<E: Float, T: Tape<E, Cpu>>(
     x: T3<E, Cpu, T>,
     gamma: &T1<E, Cpu>,
@@ -171,42 +173,137 @@ where
     Cpu: Device<E>,
 {
     let shape = *x.shape();
+    let (a, c, l) = shape;
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let dev = x.device().clone();
     let xv = values(&x);
     let gv = param_values(gamma)?;
     let bv = param_values(beta)?;
-    let run = match running {
-        Some((m, v)) => Some((param_values(m)?, param_values(v)?)),
-        None => None,
+    let rows = rows_per_block(c, l);
+    let blocks = a.div_ceil(rows);
+    let block = move |i: usize| i * rows * c * l..((i + 1) * rows).min(a) * c * l;
+    let (mean, var): (Vec<f64>, Vec<f64>) = match running {
+        Some((m, v)) => (
+            param_values(m)?.iter().map(|v| v.wide()).collect(),
+            param_values(v)?.iter().map(|v| v.wide()).collect(),
+        ),
+        None => {
+            let n = (a * l) as f64;
+            let (s1, _) =
+                reduce_blocks(blocks, c, |i, s1, _| channel_sums(&xv[block(i)], c, l, s1));
+            let mean: Vec<f64> = s1.iter().map(|v| v / n).collect();
+            let mean_e = to_e::<E>(&mean);
+            let (s2, _) = reduce_blocks(blocks, c, |i, s2, _| {
+                channel_centered_squares(&xv[block(i)], c, l, &mean_e, s2)
+            });
+            (mean, s2.iter().map(|q| q / n).collect())
+        }
     };
-    let fwd = bn_forward(
-        &xv,
-        shape,
-        &gv,
-        &bv,
-        run.as_ref().map(|(m, v)| (&m[..], &v[..])),
-        eps,
-    );
-    let c = shape.1;
+    let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let scale: Vec<f64> = (0..c).map(|j| gv[j].wide() * inv[j]).collect();
+    let shift: Vec<f64> = (0..c).map(|j| bv[j].wide() - mean[j] * scale[j]).collect();
+    let (scale_e, shift_e) = (to_e::<E>(&scale), to_e::<E>(&shift));
+    let mut y = vec![E::zero(); xv.len()];
+    y.par_chunks_mut(rows * c * l)
+        .zip(xv.par_chunks(rows * c * l))
+        .for_each(|(yb, xb)| channel_affine(xb, c, l, &scale_e, &shift_e, yb));
     let stats = BatchStats {
-        mean: dev.try_tensor_from_vec(fwd.mean.iter().map(|v| E::c(*v)).collect(), (c,))?,
-        var: dev.try_tensor_from_vec(fwd.var.iter().map(|v| E::c(*v)).collect(), (c,))?,
+        mean: dev.try_tensor_from_vec(to_e(&mean), (c,))?,
+        var: dev.try_tensor_from_vec(to_e(&var), (c,))?,
     };
-    let out = dev.try_tensor_from_vec(fwd.y, shape)?;
+    let out = dev.try_tensor_from_vec(y, shape)?;
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
-        let (xhat, inv, train) = (fwd.xhat, fwd.inv, running.is_none());
+        let train = running.is_none();
+        let (mean_e, inv_e) = (to_e::<E>(&mean), to_e::<E>(&inv));
         tape.add_backward_op(move |grads| {
             let dy = take_grad!(grads, og);
-            let (dg, db) = bn_backward(&dy, &xhat, shape, &gv, &inv, train, grad_mut!(grads, xg));
-            add_f64(grad_mut!(grads, gg), &dg);
-            add_f64(grad_mut!(grads, bg), &db);
+            let (sdy, sdyx) = reduce_blocks(blocks, c, |i, s1, s2| {
+                channel_grad_sums(&dy[block(i)], &xv[block(i)], c, l, &mean_e, &inv_e, s1, s2)
+            });
+            let n = (a * l) as f64;
+            let c1 = to_e::<E>(
+                &sdy.iter()
+                    .map(|v| if train { v / n } else { 0.0 })
+                    .collect::<Vec<_>>(),
+            );
+            let c2 = to_e::<E>(
+                &sdyx
+                    .iter()
+                    .map(|v| if train { v / n } else { 0.0 })
+                    .collect::<Vec<_>>(),
+            );
+            grad_mut!(grads, xg)
+                .par_chunks_mut(rows * c * l)
+                .zip(dy.par_chunks(rows * c * l))
+                .zip(xv.par_chunks(rows * c * l))
+                .for_each(|((g, d), xb)| {
+                    channel_input_grad(g, d, xb, c, l, &mean_e, &inv_e, &scale_e, &c1, &c2)
+                });
+            for (acc, v) in grad_mut!(grads, gg).iter_mut().zip(&sdyx) {
+                *acc += E::c(*v);
+            }
+            for (acc, v) in grad_mut!(grads, bg).iter_mut().zip(&sdy) {
+                *acc += E::c(*v);
+            }
             restore_grad!(grads, og, dy);
             Ok(())
         });
     }
     Ok((out.put_tape(tape), stats))
+}
+
+dispatch! {
+    /// Layer norm of each `d`-wide row: writes `y` and the per-row `1/σ`.
+    fn ln_rows<E: Float>(x: &[E], d: usize, gamma: &[E], beta: &[E], eps: E, y: &mut [E], inv: &mut [E]) {
+        let dn = E::c(d as f64);
+        for ((yr, xr), is) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)).zip(inv.iter_mut()) {
+            let mean = sum(xr) / dn;
+            let mut var = E::zero();
+            for v in xr {
+                var += (*v - mean) * (*v - mean);
+            }
+            let s = E::one() / (var / dn + eps).sqrt();
+            *is = s;
+            for (((o, v), g), b) in yr.iter_mut().zip(xr).zip(gamma).zip(beta) {
+                *o = *g * ((*v - mean) * s) + *b;
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Layer-norm backward of each row: `dx += s·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` with
+    /// `ĝ = dy·γ`; adds `Σ dy·x̂` and `Σ dy` into `dg`, `db`.
+    fn ln_rows_backward<E: Float>(
+        dx: &mut [E],
+        dy: &[E],
+        x: &[E],
+        inv: &[E],
+        gamma: &[E],
+        dg: &mut [E],
+        db: &mut [E],
+        xhat: &mut [E],
+        gh: &mut [E],
+    ) {
+        let d = gamma.len();
+        let dn = E::c(d as f64);
+        let rows = dx.chunks_exact_mut(d).zip(dy.chunks_exact(d)).zip(x.chunks_exact(d)).zip(inv);
+        for (((gr, dr), xr), s) in rows {
+            let mean = sum(xr) / dn;
+            for j in 0..d {
+                xhat[j] = (xr[j] - mean) * *s;
+                gh[j] = dr[j] * gamma[j];
+                dg[j] += dr[j] * xhat[j];
+                db[j] += dr[j];
+            }
+            let m1 = sum(gh) / dn;
+            let m2 = dot(gh, xhat) / dn;
+            for j in 0..d {
+                gr[j] += *s * (gh[j] - m1 - xhat[j] * m2);
+            }
+        }
+    }
 }
 
 pub(crate) fn layer_norm<E: Float, T: Tape<E, Cpu>>(
@@ -219,91 +316,58 @@ where
     Cpu: Device<E>,
 {
     let shape = *x.shape();
-    let (_, d) = shape;
+    let (n, d) = shape;
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let dev = x.device().clone();
     let xv = values(&x);
     let gv = param_values(gamma)?;
     let bv = param_values(beta)?;
     let mut y = vec![E::zero(); xv.len()];
-    let mut xhat = vec![E::zero(); xv.len()];
-    let rows = shape.0;
-    let mut inv = vec![E::zero(); rows];
-    let dn = E::c(d as f64);
+    let mut inv = vec![E::zero(); n];
     let block = (ROW_BLOCK_ELEMS / d.max(1)).max(1);
+    let eps_e = E::c(eps);
     y.par_chunks_mut(block * d)
-        .zip(xhat.par_chunks_mut(block * d))
         .zip(inv.par_chunks_mut(block))
         .zip(xv.par_chunks(block * d))
-        .for_each(|(((yb, hb), ib), xb)| {
-            for (((yr, hr), is), xr) in yb
-                .chunks_mut(d)
-                .zip(hb.chunks_mut(d))
-                .zip(ib.iter_mut())
-                .zip(xb.chunks(d))
-            {
-                let mean = xr.iter().copied().sum::<E>() / dn;
-                let var = xr.iter().map(|v| (*v - mean) * (*v - mean)).sum::<E>() / dn;
-                let s = E::one() / (var + E::c(eps)).sqrt();
-                *is = s;
-                for j in 0..d {
-                    let h = (xr[j] - mean) * s;
-                    hr[j] = h;
-                    yr[j] = gv[j] * h + bv[j];
-                }
-            }
-        });
+        .for_each(|((yb, ib), xb)| ln_rows(xb, d, &gv, &bv, eps_e, yb, ib));
     let out = dev.try_tensor_from_vec(y, shape)?;
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
             let dy = take_grad!(grads, og);
-            let dx = grad_mut!(grads, xg);
-            let partial = dx
+            let (dgamma, dbeta) = grad_mut!(grads, xg)
                 .par_chunks_mut(block * d)
                 .zip(dy.par_chunks(block * d))
-                .zip(xhat.par_chunks(block * d))
+                .zip(xv.par_chunks(block * d))
                 .zip(inv.par_chunks(block))
-                .map(|(((dxb, dyb), hb), ib)| {
-                    let mut dg = vec![0.0f64; d];
-                    let mut db = vec![0.0f64; d];
-                    let mut dh = vec![E::zero(); d];
-                    for (((dxr, dyr), hr), s) in dxb
-                        .chunks_mut(d)
-                        .zip(dyb.chunks(d))
-                        .zip(hb.chunks(d))
-                        .zip(ib)
-                    {
-                        let mut m1 = E::zero();
-                        let mut m2 = E::zero();
-                        for j in 0..d {
-                            dg[j] += (dyr[j] * hr[j]).to_f64().unwrap_or(f64::NAN);
-                            db[j] += dyr[j].to_f64().unwrap_or(f64::NAN);
-                            dh[j] = dyr[j] * gv[j];
-                            m1 += dh[j];
-                            m2 += dh[j] * hr[j];
-                        }
-                        let (m1, m2) = (m1 / dn, m2 / dn);
-                        for j in 0..d {
-                            dxr[j] += *s * (dh[j] - m1 - hr[j] * m2);
-                        }
-                    }
-                    (dg, db)
+                .map(|(((dxb, dyb), xb), ib)| {
+                    let (mut dg, mut db) = (vec![E::zero(); d], vec![E::zero(); d]);
+                    let (mut xhat, mut gh) = (vec![E::zero(); d], vec![E::zero(); d]);
+                    ln_rows_backward(dxb, dyb, xb, ib, &gv, &mut dg, &mut db, &mut xhat, &mut gh);
+                    (
+                        dg.iter().map(|v| v.wide()).collect::<Vec<f64>>(),
+                        db.iter().map(|v| v.wide()).collect::<Vec<f64>>(),
+                    )
                 })
-                .reduce(
-                    || (vec![0.0; d], vec![0.0; d]),
+                // Partial sums folded in block order: rayon's `reduce` adds them in a
+                // tree shaped by work stealing, which can change the rounding between
+                // runs and thread counts.
+                .collect::<Vec<_>>()
+                .into_iter()
+                .fold(
+                    (vec![0.0; d], vec![0.0; d]),
                     |(mut a1, mut a2), (b1, b2)| {
-                        for (x, y) in a1.iter_mut().zip(b1) {
-                            *x += y;
-                        }
-                        for (x, y) in a2.iter_mut().zip(b2) {
-                            *x += y;
-                        }
+                        add_f64(&mut a1, &b1);
+                        add_f64(&mut a2, &b2);
                         (a1, a2)
                     },
                 );
-            add_f64(grad_mut!(grads, gg), &partial.0);
-            add_f64(grad_mut!(grads, bg), &partial.1);
+            for (acc, v) in grad_mut!(grads, gg).iter_mut().zip(&dgamma) {
+                *acc += E::c(*v);
+            }
+            for (acc, v) in grad_mut!(grads, bg).iter_mut().zip(&dbeta) {
+                *acc += E::c(*v);
+            }
             restore_grad!(grads, og, dy);
             Ok(())
         });

@@ -426,6 +426,64 @@ fn attention_dropout_is_inverted_and_train_only() {
 }
 
 #[test]
+fn dropout_kernels_mask_scale_and_gradient() {
+    let dev = Cpu::seed_from_u64(5);
+    let n = 20_000;
+    let xv: Vec<f64> = noise(n, 1).iter().map(|v| v + 2.0).collect();
+    type Dropout = fn(T1<f64, Cpu, Tp>, f64) -> Result<T1<f64, Cpu, Tp>, CpuError>;
+    let kernels: [(&str, Dropout); 2] = [
+        ("dfdx", |x, p| x.try_dropout(p)),
+        ("cpu", <Cpu as NetDevice<f64>>::dropout),
+    ];
+    for (name, drop) in kernels {
+        let x = t1(&dev, &xv);
+        let y = drop(x.leaky_trace(), 0.3).unwrap();
+        let yv = y.as_vec();
+        let zeros = yv.iter().filter(|v| **v == 0.0).count() as f64 / n as f64;
+        assert!(
+            (zeros - 0.3).abs() < 0.02,
+            "{name}: dropped fraction {zeros}"
+        );
+        for (a, b) in xv.iter().zip(&yv) {
+            assert!(
+                *b == 0.0 || (b - a / 0.7).abs() < 1e-12,
+                "{name}: kept values are scaled by 1/(1−p)"
+            );
+        }
+        // The gradient uses the forward's mask: d(Σ r⊙y)/dx = r⊙mask/(1−p).
+        let r = noise(n, 2);
+        let grads = (y * t1(&dev, &r)).sum().backward();
+        let g = grads.get(&x).as_vec();
+        for i in 0..n {
+            let want = if yv[i] == 0.0 { 0.0 } else { r[i] / 0.7 };
+            assert!((g[i] - want).abs() < 1e-12, "{name}: gradient {i}");
+        }
+    }
+    // Same device seed, same mask.
+    let a = <Cpu as NetDevice<f64>>::dropout(t1(&Cpu::seed_from_u64(9), &xv).leaky_trace(), 0.5)
+        .unwrap();
+    let b = <Cpu as NetDevice<f64>>::dropout(t1(&Cpu::seed_from_u64(9), &xv).leaky_trace(), 0.5)
+        .unwrap();
+    assert_eq!(a.as_vec(), b.as_vec());
+}
+
+#[test]
+fn fast_softmax_exp_is_accurate() {
+    let mut worst = 0.0f64;
+    for i in 0..=200_000 {
+        let x = -90.0f32 + 90.0 * i as f32 / 200_000.0;
+        let want = (x as f64).exp();
+        let got = x.softmax_exp() as f64;
+        if want > 1e-37 {
+            worst = worst.max(((got - want) / want).abs());
+        } else {
+            assert!(got < 1e-36, "exp({x}) = {got}");
+        }
+    }
+    assert!(worst < 4e-7, "worst relative error {worst}");
+}
+
+#[test]
 fn custom_compositions_gradients() {
     let dev = Cpu::default();
     let shape = (2, 6, 3);

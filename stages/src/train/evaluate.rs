@@ -1,0 +1,422 @@
+//! The `evaluate` stage: gathers every upstream instance's test predictions,
+//! recomputes accuracy, F1 (positive = high), macro-F1 and the confusion matrix per
+//! instance, and aggregates mean ± std over folds per (stage, model, variation,
+//! target). Writes `metrics.json` (with `schema_version`) and `summary.csv`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::stage::{Context, Input, IoContext, Outcome, ParamSpec, Stage, StageError};
+use crate::train::metrics::{mean_std, Confusion, MeanStd};
+use crate::train::predictions::{confusion, read_predictions, PREDICTIONS, TEACHER_PREDICTIONS};
+
+pub const METRICS_JSON: &str = "metrics.json";
+pub const SUMMARY_CSV: &str = "summary.csv";
+/// Version of the `metrics.json` layout written by `evaluate`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub struct Evaluate;
+
+/// The scores of one upstream instance (one model on one fold and target).
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceScore {
+    pub stage: String,
+    /// "student" for `predictions.csv`, "teacher" for `teacher_predictions.csv`.
+    pub model: String,
+    pub variation: String,
+    pub fold: Option<i64>,
+    pub target: String,
+    pub accuracy: f64,
+    pub f1: f64,
+    pub macro_f1: f64,
+    pub n: u64,
+    /// `[[tn, fp], [fn, tp]]`, rows = true class (low, high).
+    pub confusion: [[u64; 2]; 2],
+}
+
+/// Mean ± std over folds of one group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupScore {
+    pub stage: String,
+    pub model: String,
+    pub variation: String,
+    pub target: String,
+    pub folds: usize,
+    pub accuracy: MeanStd,
+    pub f1: MeanStd,
+    pub macro_f1: MeanStd,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct MetricsFile<'a> {
+    schema_version: u32,
+    std: &'static str,
+    instances: &'a [InstanceScore],
+    summary: &'a [GroupScore],
+}
+
+impl Stage for Evaluate {
+    fn name(&self) -> &'static str {
+        "evaluate"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn doc(&self) -> &'static str {
+        "accuracy, F1 (high = positive), macro-F1, confusion per instance; mean ± std over folds (fan-in)"
+    }
+    fn params(&self) -> Vec<ParamSpec> {
+        Vec::new()
+    }
+    fn consumes(&self) -> Vec<&'static str> {
+        vec![PREDICTIONS, TEACHER_PREDICTIONS]
+    }
+    fn produces(&self) -> Vec<&'static str> {
+        vec![METRICS_JSON, SUMMARY_CSV]
+    }
+    fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
+        let mut instances = Vec::new();
+        ctx.progress.start("evaluate", ctx.inputs.len() as u64);
+        for (i, input) in ctx.inputs.iter().enumerate() {
+            ctx.check_cancelled()?;
+            for (file, model) in [(PREDICTIONS, "student"), (TEACHER_PREDICTIONS, "teacher")] {
+                let path = input.dir.join(file);
+                if path.exists() {
+                    instances.push(score_instance(input, &path, model)?);
+                }
+            }
+            ctx.progress.update(i as u64 + 1, &input.stage);
+        }
+        if instances.is_empty() {
+            return Err(StageError::MissingInput {
+                file: PREDICTIONS.into(),
+                upstream: if ctx.inputs.is_empty() {
+                    "none".into()
+                } else {
+                    ctx.inputs
+                        .iter()
+                        .map(|i| i.stage.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            });
+        }
+        let summary = summarise(&instances);
+        let path = ctx.out_dir.join(METRICS_JSON);
+        let file = MetricsFile {
+            schema_version: SCHEMA_VERSION,
+            std: "population (ddof = 0) over folds",
+            instances: &instances,
+            summary: &summary,
+        };
+        let text = serde_json::to_string_pretty(&file).expect("metrics serialise");
+        std::fs::write(&path, text).at(&path)?;
+        write_summary_csv(&ctx.out_dir.join(SUMMARY_CSV), &summary)?;
+        Ok(Outcome::with_metrics(outcome_metrics(&summary)))
+    }
+}
+
+fn variation_label(input: &Input) -> String {
+    input.variations.join("+")
+}
+
+/// Fold and target of an instance: from its matrix cell, else from the `metrics.json`
+/// the training stages write next to their predictions.
+fn fold_and_target(input: &Input) -> Result<(Option<i64>, String), StageError> {
+    let mut fold = input.cell.get("fold").and_then(|v| match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    });
+    let mut target = input
+        .cell
+        .get("target")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if fold.is_none() || target.is_none() {
+        let path = input.dir.join(METRICS_JSON);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).at(&path)?;
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| StageError::bad_file(&path, format!("not JSON: {e}")))?;
+            fold = fold.or_else(|| v.get("fold").and_then(Value::as_i64));
+            target = target.or_else(|| v.get("target").and_then(Value::as_str).map(str::to_string));
+        }
+    }
+    Ok((fold, target.unwrap_or_else(|| "unknown".into())))
+}
+
+fn score_instance(input: &Input, path: &Path, model: &str) -> Result<InstanceScore, StageError> {
+    let preds = read_predictions(path)?;
+    let c: Confusion = confusion(&preds);
+    let (fold, target) = fold_and_target(input)?;
+    Ok(InstanceScore {
+        stage: input.stage.clone(),
+        model: model.into(),
+        variation: variation_label(input),
+        fold,
+        target,
+        accuracy: c.accuracy(),
+        f1: c.f1_high(),
+        macro_f1: c.macro_f1(),
+        n: c.total(),
+        confusion: c.matrix(),
+    })
+}
+
+/// Group by (stage, model, variation, target), in first-seen order of stages.
+pub fn summarise(instances: &[InstanceScore]) -> Vec<GroupScore> {
+    let mut order: Vec<(String, String, String, String)> = Vec::new();
+    let mut groups: BTreeMap<(String, String, String, String), Vec<&InstanceScore>> =
+        BTreeMap::new();
+    for i in instances {
+        let key = (
+            i.stage.clone(),
+            i.model.clone(),
+            i.variation.clone(),
+            i.target.clone(),
+        );
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(i);
+    }
+    order
+        .into_iter()
+        .map(|key| {
+            let g = &groups[&key];
+            let col = |f: fn(&InstanceScore) -> f64| {
+                mean_std(&g.iter().map(|i| f(i)).collect::<Vec<_>>())
+            };
+            GroupScore {
+                folds: g.len(),
+                accuracy: col(|i| i.accuracy),
+                f1: col(|i| i.f1),
+                macro_f1: col(|i| i.macro_f1),
+                stage: key.0,
+                model: key.1,
+                variation: key.2,
+                target: key.3,
+            }
+        })
+        .collect()
+}
+
+fn group_label(g: &GroupScore) -> String {
+    let mut label = g.stage.clone();
+    if g.model == "teacher" {
+        label.push_str("/teacher");
+    }
+    if !g.variation.is_empty() {
+        let _ = write!(label, "[{}]", g.variation);
+    }
+    label
+}
+
+/// `{label: {target: {accuracy: {mean, std}, f1: .., macro_f1: .., folds}}}`.
+fn outcome_metrics(summary: &[GroupScore]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for g in summary {
+        let entry = out
+            .entry(group_label(g))
+            .or_insert_with(|| Value::Object(Map::new()));
+        let ms = |m: &MeanStd| serde_json::json!({ "mean": m.mean, "std": m.std });
+        if let Value::Object(by_target) = entry {
+            by_target.insert(
+                g.target.clone(),
+                serde_json::json!({
+                    "accuracy": ms(&g.accuracy),
+                    "f1": ms(&g.f1),
+                    "macro_f1": ms(&g.macro_f1),
+                    "folds": g.folds,
+                }),
+            );
+        }
+    }
+    out
+}
+
+fn write_summary_csv(path: &Path, summary: &[GroupScore]) -> Result<(), StageError> {
+    let mut text = String::from(
+        "stage,model,variation,target,folds,accuracy_mean,accuracy_std,f1_mean,f1_std,macro_f1_mean,macro_f1_std\n",
+    );
+    for g in summary {
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}",
+            g.stage,
+            g.model,
+            g.variation,
+            g.target,
+            g.folds,
+            g.accuracy.mean,
+            g.accuracy.std,
+            g.f1.mean,
+            g.f1.std,
+            g.macro_f1.mean,
+            g.macro_f1.std
+        );
+    }
+    std::fs::write(path, text).at(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::Params;
+    use crate::train::dataset::WindowId;
+    use crate::train::predictions::{write_predictions, Prediction};
+
+    fn preds(pairs: &[(u8, f32)]) -> Vec<Prediction> {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, &(y, p))| Prediction {
+                id: WindowId {
+                    subject: 1,
+                    trial: i as u16,
+                    window: 0,
+                },
+                y,
+                p_high: p,
+            })
+            .collect()
+    }
+
+    fn input(
+        root: &Path,
+        stage: &str,
+        fold: i64,
+        target: &str,
+        variations: &[&str],
+        p: &[(u8, f32)],
+    ) -> Input {
+        let dir = root.join(format!("{stage}-{fold}-{target}-{}", variations.join("")));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_predictions(&dir.join(PREDICTIONS), &preds(p)).unwrap();
+        let mut cell = Map::new();
+        cell.insert("fold".into(), Value::from(fold));
+        cell.insert("target".into(), Value::from(target));
+        Input {
+            stage: stage.into(),
+            cell,
+            variations: variations.iter().map(|s| s.to_string()).collect(),
+            dir,
+        }
+    }
+
+    #[test]
+    fn scores_and_aggregates_against_hand_computed_values() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut ctx = Context::for_test(Params::default(), &out);
+        // fold 0: y 1 1 0 0, pred 1 0 0 0 → acc 75, F1 = 2/(2+0+1) = 66.667
+        // fold 1: y 1 1 0 0, pred 1 1 1 0 → acc 75, F1 = 4/(4+1+0) = 80
+        ctx.inputs = vec![
+            input(
+                tmp.path(),
+                "student",
+                0,
+                "arousal",
+                &[],
+                &[(1, 0.9), (1, 0.2), (0, 0.1), (0, 0.4)],
+            ),
+            input(
+                tmp.path(),
+                "student",
+                1,
+                "arousal",
+                &[],
+                &[(1, 0.9), (1, 0.7), (0, 0.6), (0, 0.4)],
+            ),
+            input(
+                tmp.path(),
+                "student",
+                0,
+                "valence",
+                &[],
+                &[(1, 0.9), (0, 0.2)],
+            ),
+        ];
+        // a teacher's predictions in the first folder count as a separate model
+        write_predictions(
+            &ctx.inputs[0].dir.join(TEACHER_PREDICTIONS),
+            &preds(&[(1, 0.2), (0, 0.7)]),
+        )
+        .unwrap();
+        let outcome = Evaluate.run(&ctx).unwrap();
+        let aro = &outcome.metrics["student"]["arousal"];
+        assert_eq!(aro["accuracy"]["mean"], 75.0);
+        assert_eq!(aro["accuracy"]["std"], 0.0);
+        let f1_mean = aro["f1"]["mean"].as_f64().unwrap();
+        assert!((f1_mean - (200.0 / 3.0 + 80.0) / 2.0).abs() < 1e-9);
+        let f1_std = aro["f1"]["std"].as_f64().unwrap();
+        assert!((f1_std - (80.0 - 200.0 / 3.0) / 2.0).abs() < 1e-9);
+        // macro-F1 fold 0: low F1 = 2·2/(4+1+0) = 80 → (66.667+80)/2
+        let file: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(METRICS_JSON)).unwrap())
+                .unwrap();
+        assert_eq!(file["schema_version"], SCHEMA_VERSION);
+        let i0 = &file["instances"][0];
+        assert!((i0["macro_f1"].as_f64().unwrap() - (200.0 / 3.0 + 80.0) / 2.0).abs() < 1e-9);
+        assert_eq!(i0["confusion"], serde_json::json!([[2, 0], [1, 1]]));
+        assert_eq!(
+            outcome.metrics["student/teacher"]["arousal"]["accuracy"]["mean"],
+            0.0
+        );
+        assert_eq!(outcome.metrics["student"]["valence"]["folds"], 1);
+        let csv = std::fs::read_to_string(out.join(SUMMARY_CSV)).unwrap();
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("student,student,,arousal,2,75.0000,0.0000,73.3333"),
+            "{csv}"
+        );
+    }
+
+    #[test]
+    fn groups_by_variation_and_fails_without_predictions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut ctx = Context::for_test(Params::default(), &out);
+        ctx.inputs = vec![
+            input(
+                tmp.path(),
+                "student",
+                0,
+                "arousal",
+                &["v1"],
+                &[(1, 0.9), (0, 0.1)],
+            ),
+            input(
+                tmp.path(),
+                "student",
+                0,
+                "arousal",
+                &["v2"],
+                &[(1, 0.1), (0, 0.1)],
+            ),
+        ];
+        let m = Evaluate.run(&ctx).unwrap().metrics;
+        assert_eq!(m["student[v1]"]["arousal"]["accuracy"]["mean"], 100.0);
+        assert_eq!(m["student[v2]"]["arousal"]["accuracy"]["mean"], 50.0);
+        ctx.inputs = vec![Input {
+            stage: "windows".into(),
+            cell: Map::new(),
+            variations: vec![],
+            dir: tmp.path().into(),
+        }];
+        let e = Evaluate.run(&ctx).unwrap_err().to_string();
+        assert!(
+            e.contains("predictions.csv") && e.contains("windows"),
+            "{e}"
+        );
+    }
+}

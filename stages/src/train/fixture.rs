@@ -1,0 +1,312 @@
+//! Small `windows.parquet` / `splits.parquet` tables in the contract's format
+//! (HELPERS.md "Table contracts"), for the training stages' tests and benchmarks.
+//! The real tables come from the `windows` and `folds` stages; this writer exists so
+//! the training code can be exercised without the whole data pipeline.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt16Array, UInt8Array,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
+
+use crate::stage::StageError;
+
+/// One row of the fixture: which window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FixtureRow {
+    pub subject: u16,
+    pub trial: u16,
+    pub window: u16,
+}
+
+/// An in-memory windows table.
+#[derive(Debug, Clone)]
+pub struct WindowsFixture {
+    pub subjects: u16,
+    pub trials: u16,
+    pub windows: u16,
+    pub channels: Vec<String>,
+    pub samples: usize,
+    /// `rows × channels × samples`, rows ordered subject, trial, window.
+    pub data: Vec<f32>,
+    /// Per (subject, trial), index `(s-1)*trials + (t-1)`.
+    pub arousal: Vec<u8>,
+    pub valence: Vec<u8>,
+    /// Write this `samples` value in the metadata instead of the real one (to test
+    /// the reader's checks).
+    pub samples_meta_override: Option<usize>,
+}
+
+impl WindowsFixture {
+    /// Gaussian noise with random binary labels per trial; subjects and trials are
+    /// numbered from 1.
+    pub fn random(
+        subjects: u16,
+        trials: u16,
+        windows: u16,
+        channels: &[&str],
+        samples: usize,
+        seed: u64,
+    ) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = subjects as usize * trials as usize * windows as usize;
+        let data = (0..n * channels.len() * samples)
+            .map(|_| rng.sample::<f32, _>(StandardNormal))
+            .collect();
+        let labels = |rng: &mut StdRng| -> Vec<u8> {
+            (0..subjects as usize * trials as usize)
+                .map(|_| rng.gen_range(0..2u8))
+                .collect()
+        };
+        let arousal = labels(&mut rng);
+        let valence = labels(&mut rng);
+        WindowsFixture {
+            subjects,
+            trials,
+            windows,
+            channels: channels.iter().map(|c| c.to_string()).collect(),
+            samples,
+            data,
+            arousal,
+            valence,
+            samples_meta_override: None,
+        }
+    }
+
+    /// Adds a learnable signal: every channel whose name is in `informative` gets a
+    /// sine of amplitude `amplitude` whose frequency depends on the window's arousal
+    /// label, plus a cosine present only for high valence.
+    pub fn with_signal(self, informative: &[&str], amplitude: f32) -> Self {
+        let mut f = self;
+        let samples = f.samples;
+        let rows: Vec<FixtureRow> = f.rows().collect();
+        for (r, row) in rows.iter().enumerate() {
+            let k = f.trial_index(row.subject, row.trial);
+            let (a, v) = (f.arousal[k] as f32, f.valence[k] as f32);
+            for (c, name) in f.channels.clone().iter().enumerate() {
+                if !informative.contains(&name.as_str()) {
+                    continue;
+                }
+                let base = (r * f.channels.len() + c) * samples;
+                for t in 0..samples {
+                    let x = t as f32 / samples as f32 * std::f32::consts::TAU;
+                    f.data[base + t] +=
+                        amplitude * ((2.0 + 3.0 * a) * x).sin() + amplitude * v * (5.0 * x).cos();
+                }
+            }
+        }
+        f
+    }
+
+    fn trial_index(&self, subject: u16, trial: u16) -> usize {
+        (subject as usize - 1) * self.trials as usize + (trial as usize - 1)
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = FixtureRow> + '_ {
+        (1..=self.subjects).flat_map(move |s| {
+            (1..=self.trials).flat_map(move |t| {
+                (0..self.windows).map(move |w| FixtureRow {
+                    subject: s,
+                    trial: t,
+                    window: w,
+                })
+            })
+        })
+    }
+
+    pub fn row_of(&self, id: crate::train::dataset::WindowId) -> FixtureRow {
+        FixtureRow {
+            subject: id.subject,
+            trial: id.trial,
+            window: id.window,
+        }
+    }
+
+    /// The samples of channel `c` of `row`.
+    pub fn channel(&self, row: &FixtureRow, c: usize) -> &[f32] {
+        let r =
+            self.trial_index(row.subject, row.trial) * self.windows as usize + row.window as usize;
+        let base = (r * self.channels.len() + c) * self.samples;
+        &self.data[base..base + self.samples]
+    }
+
+    pub fn valence_of(&self, subject: u16, trial: u16) -> u8 {
+        self.valence[self.trial_index(subject, trial)]
+    }
+    pub fn arousal_of(&self, subject: u16, trial: u16) -> u8 {
+        self.arousal[self.trial_index(subject, trial)]
+    }
+}
+
+/// One row of `splits.parquet`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitRow {
+    pub fold: u16,
+    pub subject: u16,
+    pub trial: u16,
+    pub role: String,
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> StageError {
+    StageError::bad_file(path, format!("writing Parquet: {e}"))
+}
+
+fn props(meta: Vec<KeyValue>) -> WriterProperties {
+    WriterProperties::builder()
+        .set_key_value_metadata(Some(meta))
+        .build()
+}
+
+/// Write `fix` as `windows.parquet` (schema and metadata of the table contract).
+pub fn write_windows(path: &Path, fix: &WindowsFixture) -> Result<(), StageError> {
+    let row_len = fix.channels.len() * fix.samples;
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("subject", DataType::UInt16, false),
+        Field::new("trial", DataType::UInt16, false),
+        Field::new("window", DataType::UInt16, false),
+        Field::new("arousal", DataType::UInt8, false),
+        Field::new("valence", DataType::UInt8, false),
+        Field::new("arousal_rating", DataType::Float32, false),
+        Field::new("valence_rating", DataType::Float32, false),
+        Field::new(
+            "data",
+            DataType::FixedSizeList(item.clone(), row_len as i32),
+            false,
+        ),
+    ]));
+    let rows: Vec<FixtureRow> = fix.rows().collect();
+    let a: Vec<u8> = rows
+        .iter()
+        .map(|r| fix.arousal_of(r.subject, r.trial))
+        .collect();
+    let v: Vec<u8> = rows
+        .iter()
+        .map(|r| fix.valence_of(r.subject, r.trial))
+        .collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt16Array::from(
+            rows.iter().map(|r| r.subject).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt16Array::from(
+            rows.iter().map(|r| r.trial).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt16Array::from(
+            rows.iter().map(|r| r.window).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt8Array::from(a.clone())),
+        Arc::new(UInt8Array::from(v.clone())),
+        Arc::new(Float32Array::from(
+            a.iter().map(|&x| 3.0 + 4.0 * x as f32).collect::<Vec<_>>(),
+        )),
+        Arc::new(Float32Array::from(
+            v.iter().map(|&x| 3.0 + 4.0 * x as f32).collect::<Vec<_>>(),
+        )),
+        Arc::new(
+            FixedSizeListArray::try_new(
+                item,
+                row_len as i32,
+                Arc::new(Float32Array::from(fix.data.clone())),
+                None,
+            )
+            .map_err(|e| err(path, e))?,
+        ),
+    ];
+    let kinds: Vec<&str> = fix
+        .channels
+        .iter()
+        .map(|c| crate::data::tables::channel_kind(c))
+        .collect();
+    let meta = vec![
+        KeyValue::new(
+            "channels".into(),
+            serde_json::to_string(&fix.channels).expect("strings serialise"),
+        ),
+        KeyValue::new(
+            "kinds".into(),
+            serde_json::to_string(&kinds).expect("strings serialise"),
+        ),
+        KeyValue::new(
+            "samples".into(),
+            fix.samples_meta_override.unwrap_or(fix.samples).to_string(),
+        ),
+        KeyValue::new("sample_rate".into(), "128".to_string()),
+        KeyValue::new("dataset".into(), "fixture".to_string()),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(path, e))?;
+    let file = File::create(path).map_err(|e| StageError::io(path, e))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(props(meta))).map_err(|e| err(path, e))?;
+    w.write(&batch).map_err(|e| err(path, e))?;
+    w.close().map_err(|e| err(path, e))?;
+    Ok(())
+}
+
+/// Write `splits.parquet`.
+pub fn write_splits(path: &Path, rows: &[SplitRow]) -> Result<(), StageError> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("fold", DataType::UInt16, false),
+        Field::new("subject", DataType::UInt16, false),
+        Field::new("trial", DataType::UInt16, false),
+        Field::new("role", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt16Array::from(
+            rows.iter().map(|r| r.fold).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt16Array::from(
+            rows.iter().map(|r| r.subject).collect::<Vec<_>>(),
+        )),
+        Arc::new(UInt16Array::from(
+            rows.iter().map(|r| r.trial).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.role.as_str()).collect::<Vec<_>>(),
+        )),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(path, e))?;
+    let file = File::create(path).map_err(|e| StageError::io(path, e))?;
+    let meta = vec![KeyValue::new(
+        "protocol".to_string(),
+        "trial-kfold".to_string(),
+    )];
+    let mut w = ArrowWriter::try_new(file, schema, Some(props(meta))).map_err(|e| err(path, e))?;
+    w.write(&batch).map_err(|e| err(path, e))?;
+    w.close().map_err(|e| err(path, e))?;
+    Ok(())
+}
+
+/// A trial-wise split for every subject: with `k` folds, fold `f` tests trials
+/// `t ≡ f (mod k)`, validates on `t ≡ f+1 (mod k)`, trains on the rest.
+pub fn kfold_splits(subjects: u16, trials: u16, k: u16) -> Vec<SplitRow> {
+    let mut rows = Vec::new();
+    for fold in 0..k {
+        for s in 1..=subjects {
+            for t in 1..=trials {
+                let r = (t - 1) % k;
+                let role = if r == fold {
+                    "test"
+                } else if r == (fold + 1) % k {
+                    "val"
+                } else {
+                    "train"
+                };
+                rows.push(SplitRow {
+                    fold,
+                    subject: s,
+                    trial: t,
+                    role: role.into(),
+                });
+            }
+        }
+    }
+    rows
+}

@@ -1,0 +1,132 @@
+//! Tiny networks and data for the tests.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::model::{BranchConfig, ClassifierConfig, StudentConfig, TeacherConfig};
+use crate::stage::{Context, Input, Params, Stage};
+use crate::train::fixture::{kfold_splits, write_splits, write_windows, WindowsFixture};
+
+/// Channels of the test tables: 3 EEG, 2 EOG, 1 other.
+pub const CHANNELS: [&str; 6] = ["Fp1", "AF3", "F3", "hEOG", "vEOG", "Status"];
+/// Samples per window.
+pub const SAMPLES: usize = 16;
+
+/// 16 samples, kernel 8, stride 4 → 3 tokens of width 4, 2 heads, 2 layers.
+pub fn tiny_branch(dropout: f64) -> BranchConfig {
+    BranchConfig {
+        samples: SAMPLES,
+        temporal_filters: 2,
+        kernel: 8,
+        stride: 4,
+        dim: 4,
+        heads: 2,
+        ffn_dim: 4,
+        layers: 2,
+        front_dropout: dropout,
+        dropout,
+        attn_dropout: dropout,
+        ..BranchConfig::default()
+    }
+}
+
+pub fn tiny_classifier(dropout: f64) -> ClassifierConfig {
+    ClassifierConfig {
+        hidden: 4,
+        layers: 1,
+        relu: true,
+        dropout,
+        classes: 2,
+    }
+}
+
+pub fn tiny_teacher() -> TeacherConfig {
+    TeacherConfig {
+        eeg_channels: 3,
+        eog_channels: 2,
+        branch: tiny_branch(0.0),
+        classifier: tiny_classifier(0.0),
+    }
+}
+
+pub fn tiny_student(dropout: f64) -> StudentConfig {
+    StudentConfig {
+        channels: 2,
+        branch: tiny_branch(dropout),
+        classifier: tiny_classifier(dropout),
+    }
+}
+
+/// The size parameters of the training stages for the tiny networks.
+pub fn tiny_size_params() -> Vec<(&'static str, Value)> {
+    vec![
+        ("temporal_filters", Value::from(2)),
+        ("kernel", Value::from(8)),
+        ("stride", Value::from(4)),
+        ("dim", Value::from(4)),
+        ("heads", Value::from(2)),
+        ("ffn_dim", Value::from(4)),
+        ("layers", Value::from(2)),
+        ("hidden", Value::from(4)),
+        ("dense_layers", Value::from(1)),
+    ]
+}
+
+/// Writes learnable windows (2 subjects × 10 trials × 3 windows) and a 5-fold split
+/// into `dir`; returns the folder.
+pub fn write_tables(dir: &Path, seed: u64) -> PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let fix = WindowsFixture::random(2, 10, 3, &CHANNELS, SAMPLES, seed)
+        .with_signal(&["Fp1", "F3", "vEOG"], 1.5);
+    write_windows(&data.join("windows.parquet"), &fix).unwrap();
+    write_splits(&data.join("splits.parquet"), &kfold_splits(2, 10, 5)).unwrap();
+    data
+}
+
+/// The stage's defaults with `overrides`.
+pub fn params(stage: &dyn Stage, overrides: &[(&str, Value)]) -> Params {
+    let mut m = Map::new();
+    for spec in stage.params() {
+        if let Some(d) = spec.default {
+            m.insert(spec.name.clone(), d);
+        }
+    }
+    for (k, v) in overrides {
+        assert!(m.contains_key(*k), "{} has no parameter {k}", stage.name());
+        m.insert(k.to_string(), v.clone());
+    }
+    Params(m)
+}
+
+/// An upstream folder as a context input.
+pub fn input(stage: &str, dir: &Path, fold: i64, target: &str) -> Input {
+    let mut cell = Map::new();
+    cell.insert("fold".into(), Value::from(fold));
+    cell.insert("target".into(), Value::from(target));
+    Input {
+        stage: stage.into(),
+        cell,
+        variations: Vec::new(),
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// A context writing into a fresh `out` folder under `root`.
+pub fn context(
+    root: &Path,
+    name: &str,
+    params: Params,
+    inputs: Vec<Input>,
+    seed: u64,
+    threads: usize,
+) -> Context {
+    let out = root.join(name);
+    std::fs::create_dir_all(&out).unwrap();
+    let mut ctx = Context::for_test(params, &out);
+    ctx.inputs = inputs;
+    ctx.seed = seed;
+    ctx.threads = threads;
+    ctx
+}
