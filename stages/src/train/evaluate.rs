@@ -120,8 +120,11 @@ impl Stage for Evaluate {
     }
 }
 
-fn variation_label(input: &Input) -> String {
-    input.variations.join("+")
+/// Stages are not told which variations an instance belongs to (it is not part of
+/// the cache key); one `evaluate` instance gathers one variation's upstream
+/// instances, and the engine's report labels its rows by variation.
+fn variation_label(_input: &Input) -> String {
+    String::new()
 }
 
 /// Fold and target of an instance: from its matrix cell, else from the `metrics.json`
@@ -304,7 +307,6 @@ mod tests {
         Input {
             stage: stage.into(),
             cell,
-            variations: variations.iter().map(|s| s.to_string()).collect(),
             dir,
         }
     }
@@ -381,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn groups_by_variation_and_fails_without_predictions() {
+    fn groups_by_stage_and_fails_without_predictions() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         std::fs::create_dir_all(&out).unwrap();
@@ -389,7 +391,7 @@ mod tests {
         ctx.inputs = vec![
             input(
                 tmp.path(),
-                "student",
+                "student_v1",
                 0,
                 "arousal",
                 &["v1"],
@@ -397,7 +399,7 @@ mod tests {
             ),
             input(
                 tmp.path(),
-                "student",
+                "student_v2",
                 0,
                 "arousal",
                 &["v2"],
@@ -405,12 +407,11 @@ mod tests {
             ),
         ];
         let m = Evaluate.run(&ctx).unwrap().metrics;
-        assert_eq!(m["student[v1]"]["arousal"]["accuracy"]["mean"], 100.0);
-        assert_eq!(m["student[v2]"]["arousal"]["accuracy"]["mean"], 50.0);
+        assert_eq!(m["student_v1"]["arousal"]["accuracy"]["mean"], 100.0);
+        assert_eq!(m["student_v2"]["arousal"]["accuracy"]["mean"], 50.0);
         ctx.inputs = vec![Input {
             stage: "windows".into(),
             cell: Map::new(),
-            variations: vec![],
             dir: tmp.path().into(),
         }];
         let e = Evaluate.run(&ctx).unwrap_err().to_string();

@@ -108,7 +108,6 @@ pub fn input(stage: &str, dir: &Path, fold: i64, target: &str) -> Input {
     Input {
         stage: stage.into(),
         cell,
-        variations: Vec::new(),
         dir: dir.to_path_buf(),
     }
 }
