@@ -6,7 +6,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::host::{grad_mut, param_values, restore_grad, take_grad, values, ROW_BLOCK_ELEMS};
+use super::host::{grad_mut, param_values, restore_grad, take_grad, values, Buf, ROW_BLOCK_ELEMS};
 use super::simd::{add_f64, dispatch, dot};
 use crate::model::device::{BatchStats, BnOutput, Float, Running, T1, T2, T3};
 
@@ -198,7 +198,7 @@ where
     let scale: Vec<f64> = (0..c).map(|j| gv[j].wide() * inv[j]).collect();
     let shift: Vec<f64> = (0..c).map(|j| bv[j].wide() - mean[j] * scale[j]).collect();
     let (scale_e, shift_e) = (to_e::<E>(&scale), to_e::<E>(&shift));
-    let mut y = vec![E::zero(); xv.len()];
+    let mut y = Buf::zeros(&dev, xv.len())?;
     y.par_chunks_mut(rows * c * l)
         .zip(xv.par_chunks(rows * c * l))
         .for_each(|(yb, xb)| channel_affine(xb, c, l, &scale_e, &shift_e, yb));
@@ -206,7 +206,7 @@ where
         mean: dev.try_tensor_from_vec(to_e(&mean), (c,))?,
         var: dev.try_tensor_from_vec(to_e(&var), (c,))?,
     };
-    let out = dev.try_tensor_from_vec(y, shape)?;
+    let out = dev.try_tensor_from_vec(y.into_vec(), shape)?;
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
         let train = running.is_none();
@@ -317,7 +317,7 @@ where
     let xv = values(&x);
     let gv = param_values(gamma)?;
     let bv = param_values(beta)?;
-    let mut y = vec![E::zero(); xv.len()];
+    let mut y = Buf::zeros(&dev, xv.len())?;
     let mut inv = vec![E::zero(); n];
     let block = (ROW_BLOCK_ELEMS / d.max(1)).max(1);
     let eps_e = E::c(eps);
@@ -325,7 +325,7 @@ where
         .zip(inv.par_chunks_mut(block))
         .zip(xv.par_chunks(block * d))
         .for_each(|((yb, ib), xb)| ln_rows(xb, d, &gv, &bv, eps_e, yb, ib));
-    let out = dev.try_tensor_from_vec(y, shape)?;
+    let out = dev.try_tensor_from_vec(y.into_vec(), shape)?;
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
