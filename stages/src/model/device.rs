@@ -220,6 +220,26 @@ pub trait NetDevice<E: Float>: Device<E> {
         x.try_dropout(p)
     }
 
+    /// Layer norm over the last axis of `x + residual`; the residual gets the same
+    /// gradient as `x` (the post-LN residual connection in one op).
+    fn add_layer_norm<T: Tape<E, Self>>(
+        x: T2<E, Self, T>,
+        residual: &T2<E, Self>,
+        gamma: &T1<E, Self>,
+        beta: &T1<E, Self>,
+        eps: f64,
+    ) -> Result<T2<E, Self, T>, Self::Err> {
+        composed::add_layer_norm(x, residual, gamma, beta, eps)
+    }
+
+    /// The score block's gate `x ⊙ softsign(z)`; both inputs get gradients.
+    fn gate<T: Tape<E, Self>>(
+        z: T3<E, Self, T>,
+        x: &T3<E, Self>,
+    ) -> Result<T3<E, Self, T>, Self::Err> {
+        composed::gate(z, x)
+    }
+
     /// Scaled dot-product attention core: `qkv: (B, S, 3·D)` holds the projected
     /// queries, keys and values side by side; `heads` split `D`. `dropout` (if any) is
     /// applied to the attention weights. Returns `(B, S, D)` with heads concatenated.

@@ -6,6 +6,7 @@
 mod attention;
 mod dropout;
 mod front;
+mod gate;
 mod host;
 mod linear;
 mod norm;
@@ -60,7 +61,24 @@ where
         beta: &T1<E, Self>,
         eps: f64,
     ) -> Result<T2<E, Self, T>, Self::Err> {
-        norm::layer_norm(x, gamma, beta, eps)
+        norm::layer_norm(x, None, gamma, beta, eps)
+    }
+
+    fn add_layer_norm<T: Tape<E, Self>>(
+        x: T2<E, Self, T>,
+        residual: &T2<E, Self>,
+        gamma: &T1<E, Self>,
+        beta: &T1<E, Self>,
+        eps: f64,
+    ) -> Result<T2<E, Self, T>, Self::Err> {
+        norm::layer_norm(x, Some(residual), gamma, beta, eps)
+    }
+
+    fn gate<T: Tape<E, Self>>(
+        z: T3<E, Self, T>,
+        x: &T3<E, Self>,
+    ) -> Result<T3<E, Self, T>, Self::Err> {
+        gate::gate(z, x)
     }
 
     fn dropout<S: Shape, T: Tape<E, Self>>(

@@ -6,7 +6,9 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::host::{grad_mut, param_values, restore_grad, take_grad, values, Buf, ROW_BLOCK_ELEMS};
+use super::host::{
+    grad_mut, param_values, restore_grad, take_grad, values, Buf, Scratch, ROW_BLOCK_ELEMS,
+};
 use super::simd::{add_f64, dispatch, dot};
 use crate::model::device::{BatchStats, BnOutput, Float, Running, T1, T2, T3};
 
@@ -268,8 +270,8 @@ dispatch! {
 }
 
 dispatch! {
-    /// Layer-norm backward of each row: `dx += s·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` with
-    /// `ĝ = dy·γ`; adds `Σ dy·x̂` and `Σ dy` into `dg`, `db`.
+    /// Layer-norm backward of each row: `dx = s·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` with
+    /// `ĝ = dy·γ` (written, not added); adds `Σ dy·x̂` and `Σ dy` into `dg`, `db`.
     fn ln_rows_backward<E: Float>(
         dx: &mut [E],
         dy: &[E],
@@ -295,14 +297,26 @@ dispatch! {
             let m1 = sum(gh) / dn;
             let m2 = dot(gh, xhat) / dn;
             for j in 0..d {
-                gr[j] += *s * (gh[j] - m1 - xhat[j] * m2);
+                gr[j] = *s * (gh[j] - m1 - xhat[j] * m2);
             }
         }
     }
 }
 
+dispatch! {
+    /// `a += b`.
+    fn add_assign<E: Float>(a: &mut [E], b: &[E]) {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += *y;
+        }
+    }
+}
+
+/// Layer norm over the last axis of `x + residual` (the residual, if any, gets the
+/// same gradient as `x`).
 pub(crate) fn layer_norm<E: Float, T: Tape<E, Cpu>>(
     x: T2<E, Cpu, T>,
+    residual: Option<&T2<E, Cpu>>,
     gamma: &T1<E, Cpu>,
     beta: &T1<E, Cpu>,
     eps: f64,
@@ -314,7 +328,20 @@ where
     let (n, d) = shape;
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let dev = x.device().clone();
-    let xv = values(&x);
+    let mut xv = values(&x);
+    let residual = match residual {
+        Some(r) => {
+            assert_eq!(*r.shape(), shape, "layer norm: residual shape");
+            let r = r.clone().try_contiguous()?;
+            let rv = values(&r);
+            let block = ROW_BLOCK_ELEMS;
+            xv.par_chunks_mut(block)
+                .zip(rv.par_chunks(block))
+                .for_each(|(a, b)| add_assign(a, b));
+            Some(r)
+        }
+        None => None,
+    };
     let gv = param_values(gamma)?;
     let bv = param_values(beta)?;
     let mut y = Buf::zeros(&dev, xv.len())?;
@@ -328,17 +355,19 @@ where
     let out = dev.try_tensor_from_vec(y.into_vec(), shape)?;
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
+        let rg = residual.map(|r| r.ghost());
         tape.add_backward_op(move |grads| {
             let dy = take_grad!(grads, og);
-            let (dgamma, dbeta) = grad_mut!(grads, xg)
+            let mut g = Scratch::new(n * d);
+            let (dgamma, dbeta) = g
                 .par_chunks_mut(block * d)
                 .zip(dy.par_chunks(block * d))
                 .zip(xv.par_chunks(block * d))
                 .zip(inv.par_chunks(block))
-                .map(|(((dxb, dyb), xb), ib)| {
+                .map(|(((gb, dyb), xb), ib)| {
                     let (mut dg, mut db) = (vec![E::zero(); d], vec![E::zero(); d]);
                     let (mut xhat, mut gh) = (vec![E::zero(); d], vec![E::zero(); d]);
-                    ln_rows_backward(dxb, dyb, xb, ib, &gv, &mut dg, &mut db, &mut xhat, &mut gh);
+                    ln_rows_backward(gb, dyb, xb, ib, &gv, &mut dg, &mut db, &mut xhat, &mut gh);
                     (
                         dg.iter().map(|v| v.wide()).collect::<Vec<f64>>(),
                         db.iter().map(|v| v.wide()).collect::<Vec<f64>>(),
@@ -352,6 +381,17 @@ where
                         (a1, a2)
                     },
                 );
+            let blk = ROW_BLOCK_ELEMS;
+            grad_mut!(grads, xg)
+                .par_chunks_mut(blk)
+                .zip(g.par_chunks(blk))
+                .for_each(|(a, b)| add_assign(a, b));
+            if let Some(rg) = rg {
+                grad_mut!(grads, rg)
+                    .par_chunks_mut(blk)
+                    .zip(g.par_chunks(blk))
+                    .for_each(|(a, b)| add_assign(a, b));
+            }
             for (acc, v) in grad_mut!(grads, gg).iter_mut().zip(&dgamma) {
                 *acc += E::c(*v);
             }
