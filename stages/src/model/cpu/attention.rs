@@ -306,14 +306,27 @@ where
         seed: dev.random_u64(),
     });
     let hss = heads * s * s;
-    let mut probs = Scratch::new(b * hss);
     let mut out = Buf::zeros(&dev, b * s * d)?;
-    probs
-        .par_chunks_mut(hss)
-        .zip(out.par_chunks_mut(s * d))
-        .zip(x.par_chunks(s * d3))
-        .enumerate()
-        .for_each(|(bi, ((p, o), item))| item_forward(item, dims, bi, drop, p, o));
+    // The weights are kept for the backward pass; without a tape each item uses a
+    // small buffer that stays in cache.
+    let probs = if T::OWNS_TAPE {
+        let mut probs = Scratch::new(b * hss);
+        probs
+            .par_chunks_mut(hss)
+            .zip(out.par_chunks_mut(s * d))
+            .zip(x.par_chunks(s * d3))
+            .enumerate()
+            .for_each(|(bi, ((p, o), item))| item_forward(item, dims, bi, drop, p, o));
+        probs
+    } else {
+        out.par_chunks_mut(s * d)
+            .zip(x.par_chunks(s * d3))
+            .enumerate()
+            .for_each(|(bi, (o, item))| {
+                item_forward(item, dims, bi, drop, &mut Scratch::new(hss), o)
+            });
+        Scratch::new(0)
+    };
     let out = dev.try_tensor_from_vec(out.into_vec(), (b, s, d))?;
     if T::OWNS_TAPE {
         let (xg, og) = (qkv.ghost(), out.ghost());

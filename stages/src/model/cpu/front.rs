@@ -12,8 +12,8 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::host::{
-    add_column_sums, add_rows, grad_mut, matmul, param_values, restore_grad, take_grad, values,
-    Buf, Scratch, ROW_BLOCK_ELEMS,
+    add_column_sums, add_rows, grad_mut, matmul, matmul_new, param_values, restore_grad, take_grad,
+    values, Scratch, SumPairs, ROW_BLOCK_ELEMS,
 };
 use super::simd;
 use crate::model::device::{BatchStats, Float, FrontOutput, FrontParams, T3};
@@ -60,14 +60,8 @@ fn column_reduce<E: Float>(
             block(chunk, i * rows, &mut s1, &mut s2);
             (s1, s2)
         })
-        .reduce(
-            || (vec![0.0; cols], vec![0.0; cols]),
-            |(mut a1, mut a2), (b1, b2)| {
-                simd::add_f64(&mut a1, &b1);
-                simd::add_f64(&mut a2, &b2);
-                (a1, a2)
-            },
-        )
+        .collect::<Vec<_>>()
+        .sum_pairs(cols)
 }
 
 pub(crate) fn conv_front<E: Float, T: Tape<E, Cpu>>(
@@ -137,29 +131,27 @@ where
     let shift: Vec<E> = (0..f)
         .map(|j| E::c(bev[j].wide() - center[j] * gv[j].wide() * inv[j]))
         .collect();
-    let mut act = Scratch::new(m * f);
+    // Without a tape z' is not needed again: ReLU(z'·a + c) overwrites it.
     let rows = rows_per_block(f);
-    act.par_chunks_mut(rows * f)
-        .zip(z.par_chunks(rows * f))
-        .for_each(|(a, zc)| simd::affine_relu_rows(zc, &scale, &shift, a));
+    let act = if T::OWNS_TAPE {
+        let mut act = Scratch::new(m * f);
+        act.par_chunks_mut(rows * f)
+            .zip(z.par_chunks(rows * f))
+            .for_each(|(a, zc)| simd::affine_relu_rows(zc, &scale, &shift, a));
+        act
+    } else {
+        z.par_chunks_mut(rows * f)
+            .for_each(|zc| simd::affine_relu_rows_in_place(zc, &scale, &shift));
+        std::mem::replace(&mut z, Scratch::new(0))
+    };
 
     // Spatial conv: each window's C·F activations are one row.
     let ws = param_values(p.spatial_w)?;
-    let mut y = Buf::zeros(&dev, b * l * dim)?;
-    matmul(
-        (b * l, c * f, dim),
-        &act,
-        false,
-        &ws,
-        false,
-        &mut y,
-        false,
-        true,
-    );
+    let mut y = matmul_new((b * l, c * f, dim), &act, false, &ws, false, true);
     if let Some(bs) = p.spatial_b {
         add_rows(&mut y, &param_values(bs)?);
     }
-    let out = dev.try_tensor_from_vec(y.into_vec(), (b, l, dim))?;
+    let out = dev.try_tensor_from_vec(y, (b, l, dim))?;
 
     let stats = if p.running.is_none() {
         Some(BatchStats {
@@ -219,14 +211,8 @@ where
                         simd::relu_mask_bn_sums(gc, ac, zc, &mean_e, &inv_e, &mut s1, &mut s2);
                         (s1, s2)
                     })
-                    .reduce(
-                        || (vec![0.0; f], vec![0.0; f]),
-                        |(mut a1, mut a2), (b1, b2)| {
-                            simd::add_f64(&mut a1, &b1);
-                            simd::add_f64(&mut a2, &b2);
-                            (a1, a2)
-                        },
-                    )
+                    .collect::<Vec<_>>()
+                    .sum_pairs(f)
             };
             for (acc, v) in grad_mut!(grads, gg).iter_mut().zip(&sgx) {
                 *acc += E::c(*v);

@@ -221,6 +221,68 @@ pub(crate) fn matmul<E: Float>(
     }
 }
 
+/// `a (m×k) · b (k×n)` into a new row-major `Vec` (flags as in [`matmul`]) that is
+/// not zeroed first: GEMM without `read_dst` writes every output element before it
+/// reads any (it starts each output from 0, then accumulates over k-chunks).
+pub(crate) fn matmul_new<E: Float>(
+    (m, k, n): (usize, usize, usize),
+    a: &[E],
+    a_t: bool,
+    b: &[E],
+    b_t: bool,
+    parallel: bool,
+) -> Vec<E> {
+    assert!(a.len() >= m * k && b.len() >= k * n, "matmul operand sizes");
+    if m == 0 || n == 0 || k == 0 {
+        return vec![E::zero(); m * n];
+    }
+    let (a_rs, a_cs) = if a_t {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let (b_rs, b_cs) = if b_t {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
+    let par = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    let mut c: Vec<E> = Vec::with_capacity(m * n);
+    // SAFETY: `c` has capacity for m·n elements; with `read_dst = false` and k > 0,
+    // gemm initialises every one of them (alpha is forced to 0, so the first
+    // k-chunk stores without loading) before reading any; the operand accesses are
+    // bounded by the assert above. Only then is the length set.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            E::one(),
+            E::one(),
+            false,
+            false,
+            false,
+            par,
+        );
+        c.set_len(m * n);
+    }
+    c
+}
+
 /// A strided matrix view for [`matmul_strided`]: element `(r, c)` is
 /// `data[offset + r·rs + c·cs]`.
 #[derive(Clone, Copy)]
@@ -311,6 +373,39 @@ pub(crate) fn matmul_strided<E: Float>(
     }
 }
 
+/// Sums per-block partial results in block order. (A parallel `reduce` combines
+/// them in an order that depends on work stealing, so float results would vary
+/// from run to run; the same seed must give the same numbers.)
+pub(crate) trait SumParts {
+    type Out;
+    fn sum_parts(self, n: usize) -> Self::Out;
+}
+
+impl SumParts for Vec<Vec<f64>> {
+    type Out = Vec<f64>;
+    fn sum_parts(self, n: usize) -> Vec<f64> {
+        let mut acc = vec![0.0; n];
+        for part in self {
+            for (a, v) in acc.iter_mut().zip(part) {
+                *a += v;
+            }
+        }
+        acc
+    }
+}
+
+/// Pairs of partial sums, summed in block order.
+pub(crate) trait SumPairs {
+    fn sum_pairs(self, n: usize) -> (Vec<f64>, Vec<f64>);
+}
+
+impl SumPairs for Vec<(Vec<f64>, Vec<f64>)> {
+    fn sum_pairs(self, n: usize) -> (Vec<f64>, Vec<f64>) {
+        let (a, b): (Vec<_>, Vec<_>) = self.into_iter().unzip();
+        (a.sum_parts(n), b.sum_parts(n))
+    }
+}
+
 /// `acc[j] += Σ_i m[i, j]` for a row-major `rows × cols` matrix (f64 partial sums).
 pub(crate) fn add_column_sums<E: Float>(m: &[E], cols: usize, acc: &mut [E]) {
     let sums = column_sums(m, cols);
@@ -335,15 +430,8 @@ pub(crate) fn column_sums<E: Float>(m: &[E], cols: usize) -> Vec<f64> {
             }
             s
         })
-        .reduce(
-            || vec![0.0f64; cols],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            },
-        )
+        .collect::<Vec<_>>()
+        .sum_parts(cols)
 }
 
 /// Adds `row` to every row of a row-major matrix (a bias after a GEMM; written as

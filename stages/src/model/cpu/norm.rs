@@ -7,9 +7,10 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::host::{
-    grad_mut, param_values, restore_grad, take_grad, values, Buf, Scratch, ROW_BLOCK_ELEMS,
+    grad_mut, param_values, restore_grad, take_grad, values, Buf, Scratch, SumPairs,
+    ROW_BLOCK_ELEMS,
 };
-use super::simd::{add_f64, dispatch, dot};
+use super::simd::{dispatch, dot};
 use crate::model::device::{BatchStats, BnOutput, Float, Running, T1, T2, T3};
 
 /// `Σ x` of a short contiguous run, with eight partial sums.
@@ -143,14 +144,8 @@ where
             f(blk, &mut s1, &mut s2);
             (s1, s2)
         })
-        .reduce(
-            || (vec![0.0; c], vec![0.0; c]),
-            |(mut a1, mut a2), (b1, b2)| {
-                add_f64(&mut a1, &b1);
-                add_f64(&mut a2, &b2);
-                (a1, a2)
-            },
-        )
+        .collect::<Vec<_>>()
+        .sum_pairs(c)
 }
 
 fn to_e<E: Float>(v: &[f64]) -> Vec<E> {
@@ -373,14 +368,8 @@ where
                         db.iter().map(|v| v.wide()).collect::<Vec<f64>>(),
                     )
                 })
-                .reduce(
-                    || (vec![0.0; d], vec![0.0; d]),
-                    |(mut a1, mut a2), (b1, b2)| {
-                        add_f64(&mut a1, &b1);
-                        add_f64(&mut a2, &b2);
-                        (a1, a2)
-                    },
-                );
+                .collect::<Vec<_>>()
+                .sum_pairs(d);
             let blk = ROW_BLOCK_ELEMS;
             grad_mut!(grads, xg)
                 .par_chunks_mut(blk)

@@ -74,13 +74,6 @@ pub(crate) fn hash_u32(index: u32, seed: u64) -> u32 {
     fmix(fmix(index ^ seed as u32) ^ (seed >> 32) as u32)
 }
 
-/// `a += b`.
-pub(crate) fn add_f64(a: &mut [f64], b: &[f64]) {
-    for (x, y) in a.iter_mut().zip(b) {
-        *x += y;
-    }
-}
-
 dispatch! {
     /// Per-column `Σx` and `Σx²` (in f64) of the rows of `m` (row width = `s1.len()`).
     pub(crate) fn column_sums_sq<E: Float>(m: &[E], s1: &mut [f64], s2: &mut [f64]) {
@@ -103,6 +96,19 @@ dispatch! {
             for (((ov, zv), a), c) in o.iter_mut().zip(zr).zip(scale).zip(shift) {
                 let v = *zv * *a + *c;
                 *ov = if v > E::zero() { v } else { E::zero() };
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// In place: `z = max(z·scale + shift, 0)` row by row.
+    pub(crate) fn affine_relu_rows_in_place<E: Float>(z: &mut [E], scale: &[E], shift: &[E]) {
+        let cols = scale.len();
+        for zr in z.chunks_exact_mut(cols) {
+            for ((zv, a), c) in zr.iter_mut().zip(scale).zip(shift) {
+                let v = *zv * *a + *c;
+                *zv = if v > E::zero() { v } else { E::zero() };
             }
         }
     }
