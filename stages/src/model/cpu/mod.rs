@@ -1,7 +1,14 @@
-//! Fused CPU kernels for [`NetDevice`](super::NetDevice): the branch front end, the
-//! linear layer, batch and layer norm, and the attention core. Each is checked
-//! against its dfdx-composed twin ([`super::composed`]) and by finite differences
-//! (`model::tests::grads`).
+//! Fused CPU kernels for [`NetDevice`]: the branch front end
+//! (unfold, temporal GEMM, batch norm, ReLU, spatial GEMM), the linear layer, batch
+//! norm, layer norm with an optional residual, the score gate, dropout and the
+//! attention core. Each is checked against its dfdx-composed twin
+//! ([`super::composed`]) and by finite differences (`model::tests::grads`).
+//!
+//! Common ground (`host`): inputs are copied out once (dfdx keeps tensor buffers
+//! crate-private), outputs become tensors without a copy, gradients are written in
+//! place; GEMMs go through the `gemm` crate (dfdx's own GEMM backend), row loops are
+//! compiled for AVX2 as well and picked at run time (`simd`); parallel reductions
+//! sum fixed blocks in order, so results do not depend on the thread count.
 
 mod attention;
 mod dropout;
