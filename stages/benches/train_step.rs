@@ -3,7 +3,9 @@
 //! `benches/torch_step.py` (same network in PyTorch) at the same thread count.
 //!
 //! `cargo bench -p stages --bench train_step` — environment: `BENCH_THREADS` (2),
-//! `BENCH_BATCH` (64), `BENCH_STEPS` (10), `BENCH_NETS` (`teacher,student`).
+//! `BENCH_BATCH` (64), `BENCH_STEPS` (10), `BENCH_NETS` (`teacher,student`),
+//! `BENCH_CACHE` (`1`, the default: enable dfdx's allocation cache), `BENCH_WHAT`
+//! (`train,eval`).
 
 use std::time::Instant;
 
@@ -70,6 +72,7 @@ fn main() {
     let batch = env("BENCH_BATCH", 64);
     let steps = env("BENCH_STEPS", 10).max(1);
     let nets = std::env::var("BENCH_NETS").unwrap_or_else(|_| "teacher,student".into());
+    let what = std::env::var("BENCH_WHAT").unwrap_or_else(|_| "train,eval".into());
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
@@ -77,6 +80,9 @@ fn main() {
     println!("dfdx CPU, threads {threads}, batch {batch}, {steps} timed steps");
 
     let dev = Cpu::seed_from_u64(0);
+    if std::env::var("BENCH_CACHE").map_or(true, |v| v == "1") {
+        dev.enable_cache();
+    }
     let mut rng = StdRng::seed_from_u64(0);
     let eeg = noise(&dev, (batch, 28, 512), &mut rng);
     let eog = noise(&dev, (batch, 2, 512), &mut rng);
@@ -95,19 +101,23 @@ fn main() {
             net.num_trainable_params()
         );
         let mut opt = Adam::new(&dev, &net, cfg).expect("optimizer");
-        let ms = measure(steps, || {
-            let grads = net.alloc_grads().expect("grads");
-            let out = net
-                .forward(eeg.clone().traced(grads), eog.clone(), Mode::Train)
-                .expect("forward");
-            let mut grads = cross_entropy_with_logits_loss(out.logits, y.clone()).backward();
-            opt.step(&mut net, &mut grads).expect("adam");
-        });
-        report("teacher", "train step", batch, ms);
-        let ms = measure(steps, || {
-            net.predict(eeg.clone(), eog.clone()).expect("eval");
-        });
-        report("teacher", "eval forward", batch, ms);
+        if what.contains("train") {
+            let ms = measure(steps, || {
+                let grads = net.alloc_grads().expect("grads");
+                let out = net
+                    .forward(eeg.clone().traced(grads), eog.clone(), Mode::Train)
+                    .expect("forward");
+                let mut grads = cross_entropy_with_logits_loss(out.logits, y.clone()).backward();
+                opt.step(&mut net, &mut grads).expect("adam");
+            });
+            report("teacher", "train step", batch, ms);
+        }
+        if what.contains("eval") {
+            let ms = measure(steps, || {
+                net.predict(eeg.clone(), eog.clone()).expect("eval");
+            });
+            report("teacher", "eval forward", batch, ms);
+        }
     }
     if nets.contains("student") {
         let mut net =
@@ -117,18 +127,22 @@ fn main() {
             net.num_trainable_params()
         );
         let mut opt = Adam::new(&dev, &net, cfg).expect("optimizer");
-        let ms = measure(steps, || {
-            let grads = net.alloc_grads().expect("grads");
-            let out = net
-                .forward(eog.clone().traced(grads), Mode::Train)
-                .expect("forward");
-            let mut grads = cross_entropy_with_logits_loss(out.logits, y.clone()).backward();
-            opt.step(&mut net, &mut grads).expect("adam");
-        });
-        report("student", "train step", batch, ms);
-        let ms = measure(steps, || {
-            net.predict(eog.clone()).expect("eval");
-        });
-        report("student", "eval forward", batch, ms);
+        if what.contains("train") {
+            let ms = measure(steps, || {
+                let grads = net.alloc_grads().expect("grads");
+                let out = net
+                    .forward(eog.clone().traced(grads), Mode::Train)
+                    .expect("forward");
+                let mut grads = cross_entropy_with_logits_loss(out.logits, y.clone()).backward();
+                opt.step(&mut net, &mut grads).expect("adam");
+            });
+            report("student", "train step", batch, ms);
+        }
+        if what.contains("eval") {
+            let ms = measure(steps, || {
+                net.predict(eog.clone()).expect("eval");
+            });
+            report("student", "eval forward", batch, ms);
+        }
     }
 }

@@ -175,6 +175,26 @@ pub fn layer_norm<E: Float, D: Device<E>, T: Tape<E, D>>(
         )
 }
 
+/// Layer norm of `x + residual`.
+pub fn add_layer_norm<E: Float, D: Device<E>, T: Tape<E, D>>(
+    x: T2<E, D, T>,
+    residual: &T2<E, D>,
+    gamma: &T1<E, D>,
+    beta: &T1<E, D>,
+    eps: f64,
+) -> Result<T2<E, D, T>, D::Err> {
+    layer_norm(x.try_add(residual.clone())?, gamma, beta, eps)
+}
+
+/// `x ⊙ z / (1 + |z|)`.
+pub fn gate<E: Float, D: Device<E>, T: Tape<E, D>>(
+    z: T3<E, D, T>,
+    x: &T3<E, D>,
+) -> Result<T3<E, D, T>, D::Err> {
+    let denom = z.retaped::<T>().try_abs()?.try_add(E::one())?;
+    z.try_div(denom)?.try_mul(x.clone())
+}
+
 /// Multi-head scaled dot-product attention on packed `(B, S, 3·D)` projections.
 pub fn attention<E: Float, D: Device<E>, T: Tape<E, D>>(
     qkv: T3<E, D, T>,

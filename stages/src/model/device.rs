@@ -49,6 +49,9 @@ pub trait Float:
     /// it). Generic code cannot see through `<Cpu as Storage<E>>::Vec`; each element
     /// type can.
     fn cpu_vec(v: &mut <Cpu as Storage<Self>>::Vec) -> &mut Vec<Self>;
+
+    /// Shared access to a CPU buffer (see [`Float::cpu_vec`]).
+    fn cpu_slice(v: &<Cpu as Storage<Self>>::Vec) -> &[Self];
 }
 
 impl Float for f32 {
@@ -57,16 +60,22 @@ impl Float for f32 {
     }
     #[inline(always)]
     fn softmax_exp(self) -> f32 {
-        // exp(x) = 2ⁿ·exp(r), n = round(x/ln 2), r = x − n·ln 2 (split in two parts for
-        // accuracy), exp(r) by its Taylor polynomial on |r| ≤ ln2/2.
-        let x = self.clamp(-87.0, 88.0);
-        let n = (x * std::f32::consts::LOG2_E).round();
+        // exp(x) = 2ⁿ·exp(r), n = round(x/ln 2), r = x − n·ln 2 (ln 2 split in two for
+        // accuracy), exp(r) by its Taylor polynomial on |r| ≤ ln2/2. Rounding and 2ⁿ
+        // use the 1.5·2²³ trick (bit patterns, no float→int conversion), so the
+        // whole function vectorises.
+        const MAGIC: f32 = 12_582_912.0; // 1.5·2²³
+        let x = if self < -87.0 { -87.0 } else { self };
+        let x = if x > 88.0 { 88.0 } else { x };
+        let t = x * std::f32::consts::LOG2_E + MAGIC;
+        let n = t - MAGIC;
         let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
         let p = 1.0
             + r * (1.0
                 + r * (0.5
                     + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-        let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+        // t's low mantissa bits hold n: bits(t) = 0x4B40_0000 + n.
+        let scale = f32::from_bits(t.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
         if self < -87.0 {
             0.0
         } else {
@@ -74,6 +83,9 @@ impl Float for f32 {
         }
     }
     fn cpu_vec(v: &mut <Cpu as Storage<f32>>::Vec) -> &mut Vec<f32> {
+        v
+    }
+    fn cpu_slice(v: &<Cpu as Storage<f32>>::Vec) -> &[f32] {
         v
     }
 }
@@ -86,6 +98,9 @@ impl Float for f64 {
         self.exp()
     }
     fn cpu_vec(v: &mut <Cpu as Storage<f64>>::Vec) -> &mut Vec<f64> {
+        v
+    }
+    fn cpu_slice(v: &<Cpu as Storage<f64>>::Vec) -> &[f64] {
         v
     }
 }
@@ -203,6 +218,26 @@ pub trait NetDevice<E: Float>: Device<E> {
         p: f64,
     ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
         x.try_dropout(p)
+    }
+
+    /// Layer norm over the last axis of `x + residual`; the residual gets the same
+    /// gradient as `x` (the post-LN residual connection in one op).
+    fn add_layer_norm<T: Tape<E, Self>>(
+        x: T2<E, Self, T>,
+        residual: &T2<E, Self>,
+        gamma: &T1<E, Self>,
+        beta: &T1<E, Self>,
+        eps: f64,
+    ) -> Result<T2<E, Self, T>, Self::Err> {
+        composed::add_layer_norm(x, residual, gamma, beta, eps)
+    }
+
+    /// The score block's gate `x ⊙ softsign(z)`; both inputs get gradients.
+    fn gate<T: Tape<E, Self>>(
+        z: T3<E, Self, T>,
+        x: &T3<E, Self>,
+    ) -> Result<T3<E, Self, T>, Self::Err> {
+        composed::gate(z, x)
     }
 
     /// Scaled dot-product attention core: `qkv: (B, S, 3·D)` holds the projected

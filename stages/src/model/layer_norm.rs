@@ -25,6 +25,25 @@ impl<E: Float, D: NetDevice<E>> LayerNorm<E, D> {
         })
     }
 
+    /// `LN(x + residual)` for every token of `(B, S, dim)` (a post-LN residual
+    /// connection); the residual gets the same gradient as `x`.
+    pub fn forward3_residual<T: Tape<E, D>>(
+        &self,
+        x: T3<E, D, T>,
+        residual: &T3<E, D>,
+    ) -> Result<T3<E, D, T>, D::Err> {
+        let (b, s, d) = *x.shape();
+        let r = residual.clone().try_reshape_like(&(b * s, d))?;
+        let y = D::add_layer_norm(
+            x.try_reshape_like(&(b * s, d))?,
+            &r,
+            &self.gamma,
+            &self.beta,
+            self.eps,
+        )?;
+        y.try_reshape_like(&(b, s, d))
+    }
+
     /// Normalises every token of `(B, S, dim)`.
     pub fn forward3<T: Tape<E, D>>(&self, x: T3<E, D, T>) -> Result<T3<E, D, T>, D::Err> {
         let (b, s, d) = *x.shape();

@@ -49,15 +49,19 @@ impl<E: Float, D: NetDevice<E>> ScoreBlock<E, D> {
         })
     }
 
+    /// The pre-activation `z = BN(W₂·ReLU(BN(W₁X + b₁)) + b₂)`, so `s(X) = softsign(z)`.
+    fn logits<T: Tape<E, D>>(&mut self, x: T3<E, D, T>, mode: Mode) -> Result<T3<E, D, T>, D::Err> {
+        let h = self.bn1.forward(self.w1.forward3(x)?, mode)?.try_relu()?;
+        self.bn2.forward(self.w2.forward3(h)?, mode)
+    }
+
     /// The scores `s(X) ∈ (−1, 1)`, same shape as `x: (B, N, dim)`.
     pub fn scores<T: Tape<E, D>>(
         &mut self,
         x: T3<E, D, T>,
         mode: Mode,
     ) -> Result<T3<E, D, T>, D::Err> {
-        let h = self.bn1.forward(self.w1.forward3(x)?, mode)?.try_relu()?;
-        let z = self.bn2.forward(self.w2.forward3(h)?, mode)?;
-        softsign(z)
+        softsign(self.logits(x, mode)?)
     }
 
     /// The gated tokens `E(X) = X ⊙ s(X)`.
@@ -67,7 +71,7 @@ impl<E: Float, D: NetDevice<E>> ScoreBlock<E, D> {
         mode: Mode,
     ) -> Result<T3<E, D, T>, D::Err> {
         let (x, tape) = x.split_tape();
-        let s = self.scores(x.clone().put_tape(tape), mode)?;
-        s.try_mul(x)
+        let z = self.logits(x.clone().put_tape(tape), mode)?;
+        D::gate(z, &x)
     }
 }

@@ -64,11 +64,11 @@ impl<E: Float, D: NetDevice<E>> EncoderBlock<E, D> {
         let (x, tape) = x.split_tape();
         let a = self.attn.forward(x.clone().put_tape(tape), mode)?;
         let a = dropout(a, self.dropout, mode)?;
-        let h = self.ln1.forward3(a.try_add(x)?)?;
+        let h = self.ln1.forward3_residual(a, &x)?;
         let (h, tape) = h.split_tape();
         let f = self.ff1.forward3(h.clone().put_tape(tape))?.try_relu()?;
         let f = dropout(f, self.dropout, mode)?;
         let f = dropout(self.ff2.forward3(f)?, self.dropout, mode)?;
-        self.ln2.forward3(f.try_add(h)?)
+        self.ln2.forward3_residual(f, &h)
     }
 }

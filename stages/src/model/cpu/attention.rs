@@ -3,18 +3,18 @@
 //! dfdx 0.13 runs the `(B, H, S, S)` batched matmuls as one GEMM call per (batch,
 //! head) pair — 512 calls of a 61×8×61 product at the default sizes, each paying
 //! the GEMM set-up — plus separate slice/permute/softmax/dropout passes. Here every
-//! head is a few loops over contiguous rows of length S (they vectorise), with the
-//! softmax and the attention dropout fused in. Dropout masks come from a per-item
-//! generator seeded from the device RNG, so results do not depend on the thread
-//! count.
+//! head's two products are small single-threaded GEMMs on strided views of the
+//! packed `qkv` rows (no copies), the softmax and the attention dropout are fused
+//! row passes, and the batch items run in parallel. Dropout masks come from a
+//! counter-based hash of the weight's index and a per-call seed from the device
+//! RNG: the backward pass recomputes them instead of storing them, and results do
+//! not depend on the thread count.
 
 use dfdx::prelude::*;
-use rand::rngs::SmallRng;
-use rand::{RngCore, SeedableRng};
 use rayon::prelude::*;
 
-use super::host::{grad_mut, matmul_strided, restore_grad, take_grad, values, View};
-use super::simd::{dispatch, dot};
+use super::host::{grad_mut, matmul_strided, restore_grad, take_grad, values, Buf, Scratch, View};
+use super::simd::{dispatch, dot, hash_u32};
 use crate::model::device::{Float, T3};
 
 /// Sizes of one call.
@@ -80,19 +80,13 @@ struct Drop<E> {
     seed: u64,
 }
 
-impl<E: Float> Drop<E> {
-    /// The generator of batch item `bi`; forward and backward draw the same
-    /// sequence from it (one `u32` per weight, head by head).
-    fn rng(&self, bi: usize) -> SmallRng {
-        SmallRng::seed_from_u64(self.seed ^ (bi as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    }
-}
-
 dispatch! {
-    /// Mask factors of one head: `m = keep ? 1/(1−p) : 0`.
-    fn draw_mask<E: Float>(m: &mut [E], rng: &mut SmallRng, threshold: u32, scale: E) {
-        for v in m.iter_mut() {
-            *v = if rng.next_u32() >= threshold { scale } else { E::zero() };
+    /// Mask factors of the `m.len()` weights starting at flat index `first` of the
+    /// call's `(B, heads, s, s)` weights: `keep ? 1/(1−p) : 0` from [`hash_u32`], so
+    /// the backward pass draws the same mask.
+    fn draw_mask<E: Float>(m: &mut [E], first: usize, seed: u64, threshold: u32, scale: E) {
+        for (i, v) in m.iter_mut().enumerate() {
+            *v = if hash_u32((first + i) as u32, seed) >= threshold { scale } else { E::zero() };
         }
     }
 }
@@ -150,12 +144,12 @@ fn item_forward<E: Float>(
 ) {
     let Dims { s, d, heads, dh } = dims;
     let scale = E::c(1.0 / (dh as f64).sqrt());
-    let mut rng = drop.map(|dr| dr.rng(bi));
     let (mut m, mut w) = match drop {
         Some(_) => (vec![E::zero(); s * s], vec![E::zero(); s * s]),
         None => (Vec::new(), Vec::new()),
     };
     for h in 0..heads {
+        let first = (bi * heads + h) * s * s;
         let (q, k, v) = (
             View::rows(h * dh, 3 * d),
             View::transposed(d + h * dh, 3 * d),
@@ -174,13 +168,13 @@ fn item_forward<E: Float>(
             false,
         );
         softmax_rows(p, s);
-        let weights: &[E] = match (drop, rng.as_mut()) {
-            (Some(dr), Some(rng)) => {
-                draw_mask(&mut m, rng, dr.threshold, dr.scale);
+        let weights: &[E] = match drop {
+            Some(dr) => {
+                draw_mask(&mut m, first, dr.seed, dr.threshold, dr.scale);
                 mul_into(p, &m, &mut w);
                 &w
             }
-            _ => p,
+            None => p,
         };
         matmul_strided(
             (s, s, dh),
@@ -197,7 +191,7 @@ fn item_forward<E: Float>(
 }
 
 /// Backward of one batch item: adds the gradient of `qkv` into `grad` (`s × 3d`).
-/// The dropout mask is drawn again from the item's generator.
+/// The dropout mask is drawn again from the same hash.
 #[allow(clippy::too_many_arguments)]
 fn item_backward<E: Float>(
     item: &[E],
@@ -211,22 +205,22 @@ fn item_backward<E: Float>(
     let Dims { s, d, heads, dh } = dims;
     let scale = E::c(1.0 / (dh as f64).sqrt());
     let one = E::one();
-    let mut rng = drop.map(|dr| dr.rng(bi));
     let mut dp = vec![E::zero(); s * s];
     let (mut m, mut w) = match drop {
         Some(_) => (vec![E::zero(); s * s], vec![E::zero(); s * s]),
         None => (Vec::new(), Vec::new()),
     };
     for h in 0..heads {
+        let first = (bi * heads + h) * s * s;
         let (qo, ko, vo) = (h * dh, d + h * dh, 2 * d + h * dh);
         let p = &probs[h * s * s..(h + 1) * s * s];
-        let weights: &[E] = match (drop, rng.as_mut()) {
-            (Some(dr), Some(rng)) => {
-                draw_mask(&mut m, rng, dr.threshold, dr.scale);
+        let weights: &[E] = match drop {
+            Some(dr) => {
+                draw_mask(&mut m, first, dr.seed, dr.threshold, dr.scale);
                 mul_into(p, &m, &mut w);
                 &w
             }
-            _ => p,
+            None => p,
         };
         let dout = View::rows(h * dh, d);
         // dW = dO·Vᵀ; dV += Wᵀ·dO.
@@ -312,15 +306,28 @@ where
         seed: dev.random_u64(),
     });
     let hss = heads * s * s;
-    let mut probs = vec![E::zero(); b * hss];
-    let mut out = vec![E::zero(); b * s * d];
-    probs
-        .par_chunks_mut(hss)
-        .zip(out.par_chunks_mut(s * d))
-        .zip(x.par_chunks(s * d3))
-        .enumerate()
-        .for_each(|(bi, ((p, o), item))| item_forward(item, dims, bi, drop, p, o));
-    let out = dev.try_tensor_from_vec(out, (b, s, d))?;
+    let mut out = Buf::zeros(&dev, b * s * d)?;
+    // The weights are kept for the backward pass; without a tape each item uses a
+    // small buffer that stays in cache.
+    let probs = if T::OWNS_TAPE {
+        let mut probs = Scratch::new(b * hss);
+        probs
+            .par_chunks_mut(hss)
+            .zip(out.par_chunks_mut(s * d))
+            .zip(x.par_chunks(s * d3))
+            .enumerate()
+            .for_each(|(bi, ((p, o), item))| item_forward(item, dims, bi, drop, p, o));
+        probs
+    } else {
+        out.par_chunks_mut(s * d)
+            .zip(x.par_chunks(s * d3))
+            .enumerate()
+            .for_each(|(bi, (o, item))| {
+                item_forward(item, dims, bi, drop, &mut Scratch::new(hss), o)
+            });
+        Scratch::new(0)
+    };
+    let out = dev.try_tensor_from_vec(out.into_vec(), (b, s, d))?;
     if T::OWNS_TAPE {
         let (xg, og) = (qkv.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {

@@ -12,8 +12,8 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::host::{
-    add_column_sums, broadcast_rows, grad_mut, matmul, param_values, restore_grad, take_grad,
-    values, ROW_BLOCK_ELEMS,
+    add_column_sums, add_rows, grad_mut, matmul, matmul_new, param_values, restore_grad, take_grad,
+    values, Scratch, SumPairs, ROW_BLOCK_ELEMS,
 };
 use super::simd;
 use crate::model::device::{BatchStats, Float, FrontOutput, FrontParams, T3};
@@ -24,9 +24,9 @@ pub(crate) fn unfold<E: Float>(
     (b, c, s): (usize, usize, usize),
     k: usize,
     stride: usize,
-) -> Vec<E> {
+) -> Scratch<E> {
     let l = (s - k) / stride + 1;
-    let mut u = vec![E::zero(); b * l * c * k];
+    let mut u = Scratch::new(b * l * c * k);
     u.par_chunks_mut(l * c * k)
         .enumerate()
         .for_each(|(bi, ub)| {
@@ -60,19 +60,8 @@ fn column_reduce<E: Float>(
             block(chunk, i * rows, &mut s1, &mut s2);
             (s1, s2)
         })
-        // Partial sums folded in block order: rayon's `reduce` adds them in a
-        // tree shaped by work stealing, which can change the rounding between
-        // runs and thread counts.
         .collect::<Vec<_>>()
-        .into_iter()
-        .fold(
-            (vec![0.0; cols], vec![0.0; cols]),
-            |(mut a1, mut a2), (b1, b2)| {
-                simd::add_f64(&mut a1, &b1);
-                simd::add_f64(&mut a2, &b2);
-                (a1, a2)
-            },
-        )
+        .sum_pairs(cols)
 }
 
 pub(crate) fn conv_front<E: Float, T: Tape<E, Cpu>>(
@@ -96,88 +85,72 @@ where
     let dev = x.device().clone();
     let xv = values(&x);
 
-    // Temporal conv: z = unfold(x) · W + b, an (m, f) matrix.
+    // Temporal conv without its bias: z' = unfold(x)·W, an (m, f) matrix. The bias b
+    // only shifts each filter's mean, so it is folded into the batch-norm constants
+    // (z = z' + b is never materialised).
     let u = unfold(&xv, (b, c, s), k, p.stride);
     let wt = param_values(p.temporal_w)?;
-    let mut z = vec![E::zero(); m * f];
-    if let Some(bt) = p.temporal_b {
-        broadcast_rows(&mut z, &param_values(bt)?);
-    }
-    matmul(
-        (m, k, f),
-        &u,
-        false,
-        &wt,
-        false,
-        &mut z,
-        p.temporal_b.is_some(),
-        true,
-    );
+    let mut z = Scratch::new(m * f);
+    matmul((m, k, f), &u, false, &wt, false, &mut z, false, true);
     drop(u);
+    let bias: Vec<f64> = match p.temporal_b {
+        Some(bt) => param_values(bt)?.iter().map(|v| v.wide()).collect(),
+        None => vec![0.0; f],
+    };
 
-    // Batch-norm statistics over the m rows (one pass, f64 sums), then
-    // act = ReLU(z·a + c) with a = γ/σ, c = β − μ·a.
+    // Batch-norm statistics of z (batch: one pass over z', f64 sums; eval: the
+    // running ones), then act = ReLU(z'·a + c) with a = γ/σ and c = β − (μ − b)·a.
     let (mean, var): (Vec<f64>, Vec<f64>) = match p.running {
         Some((rm, rv)) => (
-            param_values(rm)?
-                .iter()
-                .map(|v| v.to_f64().unwrap_or(f64::NAN))
-                .collect(),
-            param_values(rv)?
-                .iter()
-                .map(|v| v.to_f64().unwrap_or(f64::NAN))
-                .collect(),
+            param_values(rm)?.iter().map(|v| v.wide()).collect(),
+            param_values(rv)?.iter().map(|v| v.wide()).collect(),
         ),
         None => {
             let (sum, sq) = column_reduce(&z, f, |chunk, _, s1, s2| {
                 simd::column_sums_sq(chunk, s1, s2)
             });
             let n = m as f64;
-            let mean: Vec<f64> = sum.iter().map(|v| v / n).collect();
+            let mean_raw: Vec<f64> = sum.iter().map(|v| v / n).collect();
             let var = sq
                 .iter()
-                .zip(&mean)
+                .zip(&mean_raw)
                 .map(|(q, mu)| (q / n - mu * mu).max(0.0))
                 .collect();
-            (mean, var)
+            (
+                mean_raw.iter().zip(&bias).map(|(mu, bv)| mu + bv).collect(),
+                var,
+            )
         }
     };
     let gv = param_values(p.gamma)?;
     let bev = param_values(p.beta)?;
     let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + p.eps).sqrt()).collect();
-    let scale: Vec<E> = (0..f)
-        .map(|j| E::c(gv[j].to_f64().unwrap_or(f64::NAN) * inv[j]))
-        .collect();
+    // x̂ = (z' − center)·inv.
+    let center: Vec<f64> = mean.iter().zip(&bias).map(|(mu, bv)| mu - bv).collect();
+    let scale: Vec<E> = (0..f).map(|j| E::c(gv[j].wide() * inv[j])).collect();
     let shift: Vec<E> = (0..f)
-        .map(|j| {
-            E::c(
-                bev[j].to_f64().unwrap_or(f64::NAN)
-                    - mean[j] * gv[j].to_f64().unwrap_or(f64::NAN) * inv[j],
-            )
-        })
+        .map(|j| E::c(bev[j].wide() - center[j] * gv[j].wide() * inv[j]))
         .collect();
-    let mut act = vec![E::zero(); m * f];
+    // Without a tape z' is not needed again: ReLU(z'·a + c) overwrites it.
     let rows = rows_per_block(f);
-    act.par_chunks_mut(rows * f)
-        .zip(z.par_chunks(rows * f))
-        .for_each(|(a, zc)| simd::affine_relu_rows(zc, &scale, &shift, a));
+    let act = if T::OWNS_TAPE {
+        let mut act = Scratch::new(m * f);
+        act.par_chunks_mut(rows * f)
+            .zip(z.par_chunks(rows * f))
+            .for_each(|(a, zc)| simd::affine_relu_rows(zc, &scale, &shift, a));
+        act
+    } else {
+        z.par_chunks_mut(rows * f)
+            .for_each(|zc| simd::affine_relu_rows_in_place(zc, &scale, &shift));
+        std::mem::replace(&mut z, Scratch::new(0))
+    };
 
     // Spatial conv: each window's C·F activations are one row.
     let ws = param_values(p.spatial_w)?;
-    let mut y = vec![E::zero(); b * l * dim];
+    let mut y = matmul_new((b * l, c * f, dim), &act, false, &ws, false, true);
     if let Some(bs) = p.spatial_b {
-        broadcast_rows(&mut y, &param_values(bs)?);
+        add_rows(&mut y, &param_values(bs)?);
     }
-    matmul(
-        (b * l, c * f, dim),
-        &act,
-        false,
-        &ws,
-        false,
-        &mut y,
-        p.spatial_b.is_some(),
-        true,
-    );
     let out = dev.try_tensor_from_vec(y, (b, l, dim))?;
 
     let stats = if p.running.is_none() {
@@ -195,7 +168,7 @@ where
         let (gg, bg) = (p.gamma.ghost(), p.beta.ghost());
         let (wsg, bsg) = (p.spatial_w.ghost(), p.spatial_b.map(|t| t.ghost()));
         let (train, stride) = (p.running.is_none(), p.stride);
-        let mean_e: Vec<E> = mean.iter().map(|v| E::c(*v)).collect();
+        let mean_e: Vec<E> = center.iter().map(|v| E::c(*v)).collect();
         let inv_e: Vec<E> = inv.iter().map(|v| E::c(*v)).collect();
         tape.add_backward_op(move |grads| {
             let dy = take_grad!(grads, og);
@@ -213,7 +186,7 @@ where
             if let Some(bsg) = bsg {
                 add_column_sums(&dy, dim, grad_mut!(grads, bsg));
             }
-            let mut g = vec![E::zero(); m * f];
+            let mut g = Scratch::new(m * f);
             matmul(
                 (b * l, dim, c * f),
                 &dy,
@@ -238,19 +211,8 @@ where
                         simd::relu_mask_bn_sums(gc, ac, zc, &mean_e, &inv_e, &mut s1, &mut s2);
                         (s1, s2)
                     })
-                    // Partial sums folded in block order: rayon's `reduce` adds them in a
-                    // tree shaped by work stealing, which can change the rounding between
-                    // runs and thread counts.
                     .collect::<Vec<_>>()
-                    .into_iter()
-                    .fold(
-                        (vec![0.0; f], vec![0.0; f]),
-                        |(mut a1, mut a2), (b1, b2)| {
-                            simd::add_f64(&mut a1, &b1);
-                            simd::add_f64(&mut a2, &b2);
-                            (a1, a2)
-                        },
-                    )
+                    .sum_pairs(f)
             };
             for (acc, v) in grad_mut!(grads, gg).iter_mut().zip(&sgx) {
                 *acc += E::c(*v);

@@ -5,7 +5,7 @@
 use dfdx::prelude::*;
 
 use super::host::{
-    add_column_sums, broadcast_rows, grad_mut, matmul, param_values, restore_grad, take_grad,
+    add_column_sums, add_rows, grad_mut, matmul, matmul_new, param_values, restore_grad, take_grad,
     values,
 };
 use crate::model::device::{Float, T1, T2};
@@ -25,11 +25,10 @@ where
     let dev = x.device().clone();
     let xv = values(&x);
     let wv = param_values(w)?;
-    let mut y = vec![E::zero(); n * o];
+    let mut y = matmul_new((n, i, o), &xv, false, &wv, false, true);
     if let Some(b) = b {
-        broadcast_rows(&mut y, &param_values(b)?);
+        add_rows(&mut y, &param_values(b)?);
     }
-    matmul((n, i, o), &xv, false, &wv, false, &mut y, b.is_some(), true);
     let out = dev.try_tensor_from_vec(y, (n, o))?;
     if T::OWNS_TAPE {
         let (xg, wg, bg, og) = (x.ghost(), w.ghost(), b.map(|b| b.ghost()), out.ghost());

@@ -1,11 +1,19 @@
-//! Fused CPU kernels for [`NetDevice`](super::NetDevice): the branch front end, the
-//! linear layer, batch and layer norm, and the attention core. Each is checked
-//! against its dfdx-composed twin ([`super::composed`]) and by finite differences
-//! (`model::tests::grads`).
+//! Fused CPU kernels for [`NetDevice`]: the branch front end
+//! (unfold, temporal GEMM, batch norm, ReLU, spatial GEMM), the linear layer, batch
+//! norm, layer norm with an optional residual, the score gate, dropout and the
+//! attention core. Each is checked against its dfdx-composed twin
+//! ([`super::composed`]) and by finite differences (`model::tests::grads`).
+//!
+//! Common ground (`host`): inputs are copied out once (dfdx keeps tensor buffers
+//! crate-private), outputs become tensors without a copy, gradients are written in
+//! place; GEMMs go through the `gemm` crate (dfdx's own GEMM backend), row loops are
+//! compiled for AVX2 as well and picked at run time (`simd`); parallel reductions
+//! sum fixed blocks in order, so results do not depend on the thread count.
 
 mod attention;
 mod dropout;
 mod front;
+mod gate;
 mod host;
 mod linear;
 mod norm;
@@ -60,7 +68,24 @@ where
         beta: &T1<E, Self>,
         eps: f64,
     ) -> Result<T2<E, Self, T>, Self::Err> {
-        norm::layer_norm(x, gamma, beta, eps)
+        norm::layer_norm(x, None, gamma, beta, eps)
+    }
+
+    fn add_layer_norm<T: Tape<E, Self>>(
+        x: T2<E, Self, T>,
+        residual: &T2<E, Self>,
+        gamma: &T1<E, Self>,
+        beta: &T1<E, Self>,
+        eps: f64,
+    ) -> Result<T2<E, Self, T>, Self::Err> {
+        norm::layer_norm(x, Some(residual), gamma, beta, eps)
+    }
+
+    fn gate<T: Tape<E, Self>>(
+        z: T3<E, Self, T>,
+        x: &T3<E, Self>,
+    ) -> Result<T3<E, Self, T>, Self::Err> {
+        gate::gate(z, x)
     }
 
     fn dropout<S: Shape, T: Tape<E, Self>>(

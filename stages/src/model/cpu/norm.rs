@@ -6,8 +6,11 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::host::{grad_mut, param_values, restore_grad, take_grad, values, ROW_BLOCK_ELEMS};
-use super::simd::{add_f64, dispatch, dot};
+use super::host::{
+    grad_mut, param_values, restore_grad, take_grad, values, Buf, Scratch, SumPairs,
+    ROW_BLOCK_ELEMS,
+};
+use super::simd::{dispatch, dot};
 use crate::model::device::{BatchStats, BnOutput, Float, Running, T1, T2, T3};
 
 /// `Σ x` of a short contiguous run, with eight partial sums.
@@ -141,19 +144,8 @@ where
             f(blk, &mut s1, &mut s2);
             (s1, s2)
         })
-        // Partial sums folded in block order: rayon's `reduce` adds them in a
-        // tree shaped by work stealing, which can change the rounding between
-        // runs and thread counts.
         .collect::<Vec<_>>()
-        .into_iter()
-        .fold(
-            (vec![0.0; c], vec![0.0; c]),
-            |(mut a1, mut a2), (b1, b2)| {
-                add_f64(&mut a1, &b1);
-                add_f64(&mut a2, &b2);
-                (a1, a2)
-            },
-        )
+        .sum_pairs(c)
 }
 
 fn to_e<E: Float>(v: &[f64]) -> Vec<E> {
@@ -203,7 +195,7 @@ where
     let scale: Vec<f64> = (0..c).map(|j| gv[j].wide() * inv[j]).collect();
     let shift: Vec<f64> = (0..c).map(|j| bv[j].wide() - mean[j] * scale[j]).collect();
     let (scale_e, shift_e) = (to_e::<E>(&scale), to_e::<E>(&shift));
-    let mut y = vec![E::zero(); xv.len()];
+    let mut y = Buf::zeros(&dev, xv.len())?;
     y.par_chunks_mut(rows * c * l)
         .zip(xv.par_chunks(rows * c * l))
         .for_each(|(yb, xb)| channel_affine(xb, c, l, &scale_e, &shift_e, yb));
@@ -211,7 +203,7 @@ where
         mean: dev.try_tensor_from_vec(to_e(&mean), (c,))?,
         var: dev.try_tensor_from_vec(to_e(&var), (c,))?,
     };
-    let out = dev.try_tensor_from_vec(y, shape)?;
+    let out = dev.try_tensor_from_vec(y.into_vec(), shape)?;
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
         let train = running.is_none();
@@ -273,8 +265,8 @@ dispatch! {
 }
 
 dispatch! {
-    /// Layer-norm backward of each row: `dx += s·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` with
-    /// `ĝ = dy·γ`; adds `Σ dy·x̂` and `Σ dy` into `dg`, `db`.
+    /// Layer-norm backward of each row: `dx = s·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` with
+    /// `ĝ = dy·γ` (written, not added); adds `Σ dy·x̂` and `Σ dy` into `dg`, `db`.
     fn ln_rows_backward<E: Float>(
         dx: &mut [E],
         dy: &[E],
@@ -300,14 +292,26 @@ dispatch! {
             let m1 = sum(gh) / dn;
             let m2 = dot(gh, xhat) / dn;
             for j in 0..d {
-                gr[j] += *s * (gh[j] - m1 - xhat[j] * m2);
+                gr[j] = *s * (gh[j] - m1 - xhat[j] * m2);
             }
         }
     }
 }
 
+dispatch! {
+    /// `a += b`.
+    fn add_assign<E: Float>(a: &mut [E], b: &[E]) {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += *y;
+        }
+    }
+}
+
+/// Layer norm over the last axis of `x + residual` (the residual, if any, gets the
+/// same gradient as `x`).
 pub(crate) fn layer_norm<E: Float, T: Tape<E, Cpu>>(
     x: T2<E, Cpu, T>,
+    residual: Option<&T2<E, Cpu>>,
     gamma: &T1<E, Cpu>,
     beta: &T1<E, Cpu>,
     eps: f64,
@@ -319,10 +323,23 @@ where
     let (n, d) = shape;
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let dev = x.device().clone();
-    let xv = values(&x);
+    let mut xv = values(&x);
+    let residual = match residual {
+        Some(r) => {
+            assert_eq!(*r.shape(), shape, "layer norm: residual shape");
+            let r = r.clone().try_contiguous()?;
+            let rv = values(&r);
+            let block = ROW_BLOCK_ELEMS;
+            xv.par_chunks_mut(block)
+                .zip(rv.par_chunks(block))
+                .for_each(|(a, b)| add_assign(a, b));
+            Some(r)
+        }
+        None => None,
+    };
     let gv = param_values(gamma)?;
     let bv = param_values(beta)?;
-    let mut y = vec![E::zero(); xv.len()];
+    let mut y = Buf::zeros(&dev, xv.len())?;
     let mut inv = vec![E::zero(); n];
     let block = (ROW_BLOCK_ELEMS / d.max(1)).max(1);
     let eps_e = E::c(eps);
@@ -330,38 +347,40 @@ where
         .zip(inv.par_chunks_mut(block))
         .zip(xv.par_chunks(block * d))
         .for_each(|((yb, ib), xb)| ln_rows(xb, d, &gv, &bv, eps_e, yb, ib));
-    let out = dev.try_tensor_from_vec(y, shape)?;
+    let out = dev.try_tensor_from_vec(y.into_vec(), shape)?;
     if T::OWNS_TAPE {
         let (xg, gg, bg, og) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
+        let rg = residual.map(|r| r.ghost());
         tape.add_backward_op(move |grads| {
             let dy = take_grad!(grads, og);
-            let (dgamma, dbeta) = grad_mut!(grads, xg)
+            let mut g = Scratch::new(n * d);
+            let (dgamma, dbeta) = g
                 .par_chunks_mut(block * d)
                 .zip(dy.par_chunks(block * d))
                 .zip(xv.par_chunks(block * d))
                 .zip(inv.par_chunks(block))
-                .map(|(((dxb, dyb), xb), ib)| {
+                .map(|(((gb, dyb), xb), ib)| {
                     let (mut dg, mut db) = (vec![E::zero(); d], vec![E::zero(); d]);
                     let (mut xhat, mut gh) = (vec![E::zero(); d], vec![E::zero(); d]);
-                    ln_rows_backward(dxb, dyb, xb, ib, &gv, &mut dg, &mut db, &mut xhat, &mut gh);
+                    ln_rows_backward(gb, dyb, xb, ib, &gv, &mut dg, &mut db, &mut xhat, &mut gh);
                     (
                         dg.iter().map(|v| v.wide()).collect::<Vec<f64>>(),
                         db.iter().map(|v| v.wide()).collect::<Vec<f64>>(),
                     )
                 })
-                // Partial sums folded in block order: rayon's `reduce` adds them in a
-                // tree shaped by work stealing, which can change the rounding between
-                // runs and thread counts.
                 .collect::<Vec<_>>()
-                .into_iter()
-                .fold(
-                    (vec![0.0; d], vec![0.0; d]),
-                    |(mut a1, mut a2), (b1, b2)| {
-                        add_f64(&mut a1, &b1);
-                        add_f64(&mut a2, &b2);
-                        (a1, a2)
-                    },
-                );
+                .sum_pairs(d);
+            let blk = ROW_BLOCK_ELEMS;
+            grad_mut!(grads, xg)
+                .par_chunks_mut(blk)
+                .zip(g.par_chunks(blk))
+                .for_each(|(a, b)| add_assign(a, b));
+            if let Some(rg) = rg {
+                grad_mut!(grads, rg)
+                    .par_chunks_mut(blk)
+                    .zip(g.par_chunks(blk))
+                    .for_each(|(a, b)| add_assign(a, b));
+            }
             for (acc, v) in grad_mut!(grads, gg).iter_mut().zip(&dgamma) {
                 *acc += E::c(*v);
             }

@@ -56,11 +56,22 @@ pub(crate) fn dot<E: Float>(a: &[E], b: &[E]) -> E {
     s
 }
 
-/// `a += b`.
-pub(crate) fn add_f64(a: &mut [f64], b: &[f64]) {
-    for (x, y) in a.iter_mut().zip(b) {
-        *x += y;
+/// A counter-based random `u32`: two rounds of MurmurHash3's 32-bit finaliser over
+/// the element index, keyed by the two halves of a per-call seed. Unlike a
+/// sequential generator it vectorises and gives each element its draw regardless
+/// of which thread handles it (dropout masks are drawn again in the backward pass).
+/// `rand` 0.8 has no cheap counter-based generator (ChaCha is one, at ~10× the cost).
+#[inline(always)]
+pub(crate) fn hash_u32(index: u32, seed: u64) -> u32 {
+    #[inline(always)]
+    fn fmix(mut h: u32) -> u32 {
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^ (h >> 16)
     }
+    fmix(fmix(index ^ seed as u32) ^ (seed >> 32) as u32)
 }
 
 dispatch! {
@@ -85,6 +96,19 @@ dispatch! {
             for (((ov, zv), a), c) in o.iter_mut().zip(zr).zip(scale).zip(shift) {
                 let v = *zv * *a + *c;
                 *ov = if v > E::zero() { v } else { E::zero() };
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// In place: `z = max(z·scale + shift, 0)` row by row.
+    pub(crate) fn affine_relu_rows_in_place<E: Float>(z: &mut [E], scale: &[E], shift: &[E]) {
+        let cols = scale.len();
+        for zr in z.chunks_exact_mut(cols) {
+            for ((zv, a), c) in zr.iter_mut().zip(scale).zip(shift) {
+                let v = *zv * *a + *c;
+                *zv = if v > E::zero() { v } else { E::zero() };
             }
         }
     }
@@ -138,5 +162,38 @@ dispatch! {
                 gr[j] = scale[j] * (gr[j] - c1[j] - xh * c2[j]);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_u32;
+
+    /// The hash behaves as independent uniform draws for dropout purposes: the
+    /// dropped fraction matches `p`, neighbours are uncorrelated, seeds differ.
+    #[test]
+    fn hash_draws_look_uniform_and_independent() {
+        let n = 1u32 << 20;
+        for (p, seed) in [(0.1, 7u64), (0.5, 0x1234_5678_9abc_def0)] {
+            let t = (p * 4_294_967_296.0) as u32;
+            let drops: Vec<bool> = (0..n).map(|i| hash_u32(i, seed) < t).collect();
+            let frac = drops.iter().filter(|d| **d).count() as f64 / n as f64;
+            assert!((frac - p).abs() < 0.002, "dropped {frac} for p {p}");
+            let both = drops.windows(2).filter(|w| w[0] && w[1]).count() as f64 / (n - 1) as f64;
+            assert!(
+                (both - p * p).abs() < 0.002,
+                "adjacent pairs {both} vs {}",
+                p * p
+            );
+            let stride = drops
+                .iter()
+                .step_by(64)
+                .zip(drops.iter().skip(1).step_by(64));
+            let agree = stride.filter(|(a, b)| a == b).count() as f64 / (n / 64) as f64;
+            assert!((agree - (p * p + (1.0 - p) * (1.0 - p))).abs() < 0.02);
+        }
+        let a: Vec<u32> = (0..64).map(|i| hash_u32(i, 1)).collect();
+        let b: Vec<u32> = (0..64).map(|i| hash_u32(i, 2)).collect();
+        assert!(a.iter().zip(&b).filter(|(x, y)| x == y).count() < 2);
     }
 }

@@ -366,6 +366,70 @@ fn layer_norm_gradients() {
     }
 }
 
+type AddLn = fn(
+    T2<f64, Cpu, Tp>,
+    &T2<f64, Cpu>,
+    &T1<f64, Cpu>,
+    &T1<f64, Cpu>,
+    f64,
+) -> Result<T2<f64, Cpu, Tp>, CpuError>;
+type Gate = fn(T3<f64, Cpu, Tp>, &T3<f64, Cpu>) -> Result<T3<f64, Cpu, Tp>, CpuError>;
+
+#[test]
+fn residual_layer_norm_and_gate_gradients() {
+    let dev = Cpu::default();
+    let add_lns: [(&str, AddLn); 2] = [
+        ("composed", composed::add_layer_norm),
+        ("cpu", <Cpu as NetDevice<f64>>::add_layer_norm),
+    ];
+    let inputs = vec![noise(24, 1), noise(24, 2), noise(6, 3), noise(6, 4)];
+    let mut outs = Vec::new();
+    for (name, add_ln) in add_lns {
+        let run = |v: &[Vec<f64>]| {
+            let x = t2(&dev, &v[0], (4, 6));
+            let r = t2(&dev, &v[1], (4, 6));
+            let g = t1(&dev, &v[2]);
+            let b = t1(&dev, &v[3]);
+            let y = add_ln(x.leaky_trace(), &r, &g, &b, 1e-5).unwrap();
+            Case {
+                loss: probe(y, 9),
+                leaves: vec![leaf(&x), leaf(&r), leaf(&g), leaf(&b)],
+            }
+        };
+        outs.push(run(&inputs).loss.array());
+        check(
+            &format!("{name} residual layer norm"),
+            inputs.clone(),
+            &[0, 1, 2, 3],
+            run,
+        );
+    }
+    assert!((outs[0] - outs[1]).abs() < 1e-12);
+
+    let gates: [(&str, Gate); 2] = [
+        ("composed", composed::gate),
+        ("cpu", <Cpu as NetDevice<f64>>::gate),
+    ];
+    let inputs = vec![
+        noise(30, 5).iter().map(|v| v + 0.013).collect(),
+        noise(30, 6),
+    ];
+    let mut outs = Vec::new();
+    for (name, gate) in gates {
+        let run = |v: &[Vec<f64>]| {
+            let z = t3(&dev, &v[0], (2, 3, 5));
+            let x = t3(&dev, &v[1], (2, 3, 5));
+            Case {
+                loss: probe(gate(z.leaky_trace(), &x).unwrap(), 9),
+                leaves: vec![leaf(&z), leaf(&x)],
+            }
+        };
+        outs.push(run(&inputs).loss.array());
+        check(&format!("{name} gate"), inputs.clone(), &[0, 1], run);
+    }
+    assert!((outs[0] - outs[1]).abs() < 1e-12);
+}
+
 #[test]
 fn attention_gradients_and_agreement() {
     let dev = Cpu::default();

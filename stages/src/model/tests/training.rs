@@ -98,13 +98,20 @@ fn same_seed_same_network_and_outputs() {
     let mut cfg = tiny_student();
     cfg.branch.dropout = 0.1;
     cfg.classifier.dropout = 0.5;
+    // Includes a backward pass: the kernels' parallel reductions must not depend on
+    // thread scheduling.
     let run = |init_seed: u64, dev_seed: u64| {
         let dev = Cpu::seed_from_u64(dev_seed);
         let mut net = Student::<f32, Cpu>::new(&dev, &cfg, init_seed).unwrap();
-        let x = input::<f32>(&dev, (4, 2, 24), 5);
-        let train = net.forward(x.clone(), Mode::Train).unwrap().logits.as_vec();
+        let x = input::<f32>(&dev, (16, 2, 24), 5);
+        let out = net
+            .forward(x.trace(net.alloc_grads().unwrap()), Mode::Train)
+            .unwrap();
+        let train = out.logits.as_vec();
+        let mut grads = out.logits.sum().backward();
+        let grad = net.grad_vec(&mut grads).unwrap().to_vec();
         let eval = net.predict(x).unwrap().as_vec();
-        (net.param_vec().to_vec(), train, eval)
+        (net.param_vec().to_vec(), train, eval, grad)
     };
     let a = run(1, 0);
     assert_eq!(a, run(1, 0));
@@ -275,4 +282,31 @@ fn pair_of_models_trains_together() {
     let before = pair.1.tokens.weight.as_vec();
     opt.step(&mut pair, &mut grads).unwrap();
     assert_ne!(pair.1.tokens.weight.as_vec(), before);
+}
+
+/// At the spec's sizes (several parallel blocks per reduction) a training step is
+/// bit-for-bit repeatable, whatever the number of threads.
+#[test]
+fn default_student_step_is_repeatable_across_thread_counts() {
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let dev = Cpu::seed_from_u64(3);
+            let mut net = Student::<f32, Cpu>::new(&dev, &StudentConfig::default(), 1).unwrap();
+            let x = input::<f32>(&dev, (6, 2, 512), 5);
+            let y = one_hot::<f32>(&dev, &LABELS[..6], 2);
+            let out = net
+                .forward(x.trace(net.alloc_grads().unwrap()), Mode::Train)
+                .unwrap();
+            let mut grads = cross_entropy_with_logits_loss(out.logits, y).backward();
+            net.grad_vec(&mut grads).unwrap().to_vec()
+        })
+    };
+    let one = run(1);
+    assert!(one.iter().any(|v| *v != 0.0));
+    assert_eq!(one, run(4));
+    assert_eq!(one, run(4));
 }
