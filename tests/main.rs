@@ -9,4 +9,5 @@ mod faults;
 mod keys;
 mod malformed;
 mod matrix;
+mod pipelines;
 mod report;

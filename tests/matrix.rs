@@ -122,3 +122,60 @@ fn dedupe_is_by_identity_not_by_name() {
     r.ok();
     assert!(r.stdout.contains("1 ran, 0 cached"), "{}", r.stdout);
 }
+
+#[test]
+fn a_shared_axis_routes_each_cell_to_the_upstream_that_has_its_value() {
+    let p = Project::new();
+    p.write(
+        "swap.yaml",
+        r#"
+stages:
+  x:
+    run: echo from-x > $PIPE_OUT/rows
+    outs: [rows]
+    matrix: { dataset: [x] }
+  y:
+    run: echo from-y > $PIPE_OUT/rows
+    outs: [rows]
+    matrix: { dataset: [y] }
+  use:
+    run: for d in $(echo $PIPE_IN_X $PIPE_IN_Y | tr ':' ' '); do cat $d/rows; done | tee $PIPE_OUT/got > got_${matrix.dataset}
+    needs: [x, y]
+    outs: [got]
+    matrix: { dataset: [x, y] }
+"#,
+    );
+    let r = p.pipe(&["run", "swap.yaml"]);
+    r.ok();
+    let dag = p.pipe(&["dag", "swap.yaml"]);
+    dag.ok();
+    assert!(
+        dag.stdout.contains(
+            "use[dataset=x] (run)\n  <- x[dataset=x]\nuse[dataset=y] (run)\n  <- y[dataset=y]\n"
+        ),
+        "{}",
+        dag.stdout
+    );
+    // each cell read only its own upstream's rows
+    assert_eq!(p.read("got_x"), "from-x\n");
+    assert_eq!(p.read("got_y"), "from-y\n");
+
+    // a value that no upstream has is still an error, naming the cell
+    p.write(
+        "bad.yaml",
+        &std::fs::read_to_string(p.path().join("swap.yaml"))
+            .unwrap()
+            .replace(
+                "matrix: { dataset: [x, y] }",
+                "matrix: { dataset: [x, y, z] }",
+            ),
+    );
+    let r = p.pipe(&["plan", "bad.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("use[dataset=z]: no cell of `x` matches this cell"),
+        "{}",
+        r.stderr
+    );
+}

@@ -68,3 +68,29 @@ stages:
         assert!(index.contains(png));
     }
 }
+
+#[test]
+fn rows_of_a_matrix_over_something_else_than_fold_and_target_are_told_apart() {
+    let p = Project::new();
+    p.write("eval.json", EVAL);
+    p.write(
+        "r.yaml",
+        r#"
+name: swap
+stages:
+  scores:
+    run: cp eval.json $PIPE_OUT/metrics.json
+    deps: [eval.json]
+    outs: [metrics.json]
+    matrix: { dataset: [deap, mahnob] }
+"#,
+    );
+    p.pipe(&["run", "r.yaml"]).ok();
+    let index = p.read("reports/swap/index.md");
+    for ds in ["deap", "mahnob"] {
+        assert!(
+            index.contains(&format!("| student (dataset={ds}) | 65.00 ± 5.00 |")),
+            "{index}"
+        );
+    }
+}

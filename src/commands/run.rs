@@ -35,6 +35,10 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<i32, Failure> {
     };
     let summary = scheduler::run(p, &dag, &cache, &opts).map_err(Failure::Other)?;
     println!("{}", report::table::instances(&summary, p.variations.len()));
+    let scores = report::table::scores(&report::collect::collect(&summary, p.variations.len()));
+    if !scores.is_empty() {
+        println!("{scores}");
+    }
     println!("{}", report::table::totals(&summary));
     let report_dir = args
         .report_dir

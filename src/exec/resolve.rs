@@ -70,7 +70,7 @@ fn external_digests(cache: &Cache, inst: &Instance) -> Result<Vec<ExternalRecord
                     let hint = e
                         .hint
                         .as_deref()
-                        .map(|h| format!(" — expected: {h}"))
+                        .map(|h| format!(" — {h}"))
                         .unwrap_or_default();
                     format!("{}: {} does not exist{hint}", e.what, e.path.display())
                 } else {

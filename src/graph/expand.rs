@@ -259,13 +259,24 @@ fn expand_variation(
             let Some(mut inst) = resolve(p, def, &params, &overrides, cell, errs) else {
                 continue;
             };
-            // upstream cells: matching on shared axes, all of them otherwise (fan-in)
+            // upstream cells: matching on shared axes, all of them otherwise (fan-in).
+            // A need with no matching cell is allowed only when another need that
+            // shares the same axis matched: the axis routes between alternative
+            // upstreams (e.g. `dataset: [deap, mahnob]` over one ingest stage each).
             let mut upstream_ids = Vec::new();
+            let mut unmatched = Vec::new();
+            let mut matched_axes: Vec<&str> = Vec::new();
             for need in &def.needs {
                 let ups = of_stage
                     .get(need.value.as_str())
                     .cloned()
                     .unwrap_or_default();
+                let shared: Vec<&str> = ups
+                    .iter()
+                    .flat_map(|&u| instances[u].cell.keys())
+                    .filter(|axis| inst.cell.contains_key(*axis))
+                    .map(String::as_str)
+                    .collect();
                 let matching: Vec<usize> =
                     ups.into_iter()
                         .filter(|&u| {
@@ -274,7 +285,19 @@ fn expand_variation(
                             })
                         })
                         .collect();
-                if matching.is_empty() && errs.list.is_empty() {
+                if matching.is_empty() {
+                    unmatched.push((need, shared));
+                } else {
+                    matched_axes.extend(shared);
+                }
+                for u in matching {
+                    upstream_ids.push(instances[u].static_id.clone());
+                    inst.needs.push(u);
+                }
+            }
+            for (need, shared) in unmatched {
+                let routed = !shared.is_empty() && shared.iter().any(|a| matched_axes.contains(a));
+                if !routed && errs.list.is_empty() {
                     errs.add(
                         need.span,
                         format!(
@@ -285,10 +308,6 @@ fn expand_variation(
                         "no matching upstream cell",
                         Some("stages that share a matrix axis must share its values".into()),
                     );
-                }
-                for u in matching {
-                    upstream_ids.push(instances[u].static_id.clone());
-                    inst.needs.push(u);
                 }
             }
             inst.static_id = canonical::digest(&json!({
@@ -590,7 +609,7 @@ fn resolve_uses(
                             what: format!("param {k}"),
                             param: Some(k.clone()),
                             path: p.root.join(s),
-                            hint: Some(spec.doc.clone()),
+                            hint: Some(spec.if_missing.clone().unwrap_or_else(|| spec.doc.clone())),
                         });
                     }
                 }

@@ -67,6 +67,28 @@ fn variation_label(r: &InstanceReport, total: usize) -> String {
     }
 }
 
+/// The cell's other axes (not fold or target), e.g. `dataset=mahnob`: they tell
+/// apart rows of one model that a matrix over something else (a dataset swap) made.
+fn cell_tag(r: &InstanceReport) -> String {
+    r.cell
+        .iter()
+        .filter(|(axis, _)| !matches!(axis.as_str(), "fold" | "target"))
+        .map(|(axis, v)| match v {
+            Value::String(s) => format!("{axis}={s}"),
+            other => format!("{axis}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn tagged(label: String, tag: &str) -> String {
+    if tag.is_empty() {
+        label
+    } else {
+        format!("{label} ({tag})")
+    }
+}
+
 fn mean_std(v: &Value) -> (f64, f64) {
     (
         v["mean"].as_f64().unwrap_or(f64::NAN),
@@ -90,6 +112,7 @@ pub fn collect(summary: &RunSummary, variation_count: usize) -> Collected {
     {
         let Some(dir) = &r.out_dir else { continue };
         let own_variation = variation_label(r, variation_count);
+        let tag = cell_tag(r);
         if let Some(m) = read_json(&dir.join("metrics.json")) {
             if let Some(rows) = m["summary"].as_array() {
                 for g in rows {
@@ -106,7 +129,7 @@ pub fn collect(summary: &RunSummary, variation_count: usize) -> Collected {
                         String::new()
                     };
                     let row = ScoreRow {
-                        model,
+                        model: tagged(model, &tag),
                         variation,
                         target: g["target"].as_str().unwrap_or("?").to_string(),
                         folds: g["folds"].as_u64().unwrap_or(0),
@@ -128,7 +151,7 @@ pub fn collect(summary: &RunSummary, variation_count: usize) -> Collected {
                         label = format!("{label} [{own_variation}]");
                     }
                     let fs = FoldScore {
-                        label,
+                        label: tagged(label, &tag),
                         target: i["target"].as_str().unwrap_or("?").to_string(),
                         fold: i["fold"].as_i64().unwrap_or(-1),
                         accuracy: i["accuracy"].as_f64().unwrap_or(f64::NAN),
@@ -158,7 +181,7 @@ pub fn collect(summary: &RunSummary, variation_count: usize) -> Collected {
                 .to_string();
             let fold = r.cell.get("fold").and_then(Value::as_i64);
             c.curves.push(Curve {
-                label,
+                label: tagged(label, &tag),
                 target,
                 fold,
                 points,

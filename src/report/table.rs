@@ -30,6 +30,29 @@ fn table() -> Table {
     t
 }
 
+/// The results table (mean ± std over folds, in %), one row per model; empty when
+/// no instance wrote evaluation scores.
+pub fn scores(c: &super::collect::Collected) -> String {
+    if c.scores.is_empty() {
+        return String::new();
+    }
+    let mut t = table();
+    t.set_header(vec![
+        "model", "target", "accuracy", "F1", "macro-F1", "folds",
+    ]);
+    for r in &c.scores {
+        t.add_row(vec![
+            r.label(),
+            r.target.clone(),
+            super::write::pm(r.accuracy),
+            super::write::pm(r.f1),
+            super::write::pm(r.macro_f1),
+            r.folds.to_string(),
+        ]);
+    }
+    t.to_string()
+}
+
 /// The instances table. Times of cached instances are those of the run that made them.
 pub fn instances(summary: &RunSummary, variation_count: usize) -> String {
     let mut t = table();

@@ -19,8 +19,26 @@ fn pct(v: f64) -> String {
     }
 }
 
-fn pm(ms: (f64, f64)) -> String {
-    format!("{} ± {}", pct(ms.0), pct(ms.1))
+/// Mean ± std; the mean decides whether both are fractions (a std of 0.09 points
+/// next to a mean of 58.7 is not 9 %).
+pub fn pm(ms: (f64, f64)) -> String {
+    let std = if ms.0.abs() > 1.0 {
+        format!("{:.2}", ms.1)
+    } else {
+        pct(ms.1)
+    };
+    let std = if ms.1.is_nan() { "-".into() } else { std };
+    format!("{} ± {std}", pct(ms.0))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_small_std_next_to_a_percent_mean_stays_in_points() {
+        assert_eq!(super::pm((58.75, 0.091)), "58.75 ± 0.09");
+        assert_eq!(super::pm((0.5875, 0.00091)), "58.75 ± 0.09");
+        assert_eq!(super::pm((f64::NAN, f64::NAN)), "- ± -");
+    }
 }
 
 pub fn results_csv(c: &Collected) -> String {

@@ -178,8 +178,8 @@ fn main() {
         subjects: get(0, 4.0) as usize,
         trials: get(1, 20.0) as usize,
         seconds: get(2, 60.0),
-        eeg_effect: get(3, 1.0),
-        eog_effect: get(4, 1.0),
+        eeg_effect: get(3, SynthConfig::default().eeg_effect),
+        eog_effect: get(4, SynthConfig::default().eog_effect),
         label_noise: get(5, 1.0),
         seed: get(6, 0.0) as u64,
         ..SynthConfig::default()

@@ -160,6 +160,9 @@ pub struct ParamSpec {
     /// `None`: required.
     pub default: Option<Value>,
     pub doc: String,
+    /// For a `path` parameter: what to tell a user whose path does not exist (what
+    /// to download, where to put it). The engine shows it instead of `doc`.
+    pub if_missing: Option<String>,
 }
 
 impl ParamSpec {
@@ -169,6 +172,7 @@ impl ParamSpec {
             kind,
             default: Some(default.into()),
             doc: doc.into(),
+            if_missing: None,
         }
     }
     pub fn required(name: &str, kind: ParamKind, doc: &str) -> Self {
@@ -177,7 +181,13 @@ impl ParamSpec {
             kind,
             default: None,
             doc: doc.into(),
+            if_missing: None,
         }
+    }
+    /// Sets [`ParamSpec::if_missing`].
+    pub fn if_missing(mut self, hint: &str) -> Self {
+        self.if_missing = Some(hint.into());
+        self
     }
     /// An optional parameter without a default (absent from `Params` when not given).
     pub fn optional(name: &str, kind: ParamKind, doc: &str) -> Self {
@@ -186,6 +196,7 @@ impl ParamSpec {
             kind,
             default: Some(Value::Null),
             doc: doc.into(),
+            if_missing: None,
         }
     }
 }

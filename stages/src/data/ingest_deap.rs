@@ -74,7 +74,8 @@ impl Stage for IngestDeap {
                 ParamKind::Path,
                 "DEAP folder (data_preprocessed_python, data_preprocessed_matlab or their parent); \
                  default: the upstream synthetic-deap output",
-            ),
+            )
+            .if_missing(crate::data::deap::DOWNLOAD_HINT),
             ParamSpec::new(
                 "format",
                 ParamKind::choice(&["auto", "pickle", "mat"]),

@@ -551,7 +551,8 @@ impl Stage for IngestMahnob {
                 "path",
                 ParamKind::Path,
                 "a MAHNOB-HCI `Sessions` folder (or its parent); default: the upstream stage's Sessions",
-            ),
+            )
+            .if_missing(mahnob::DOWNLOAD_HINT),
             ParamSpec::new("sample_rate", ParamKind::Float, d.sample_rate, "output sampling rate in Hz (anti-aliased resampling)"),
             ParamSpec::new("baseline_s", ParamKind::Float, d.baseline_s, "seconds of pre-stimulus recording written before each stimulus"),
             ParamSpec::new(

@@ -79,13 +79,13 @@ impl Stage for SyntheticDeap {
             ParamSpec::new(
                 "eeg_effect",
                 ParamKind::Float,
-                1.0,
+                SynthConfig::default().eeg_effect,
                 "strength of the latents' EEG band-power effects (0 = none)",
             ),
             ParamSpec::new(
                 "eog_effect",
                 ParamKind::Float,
-                1.0,
+                SynthConfig::default().eog_effect,
                 "strength of the latents' effects on blink and saccade rates (0 = none)",
             ),
             ParamSpec::new(

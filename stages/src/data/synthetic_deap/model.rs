@@ -41,8 +41,10 @@ impl Default for SynthConfig {
             seconds: 60.0,
             baseline_s: 3.0,
             sample_rate: 128.0,
-            eeg_effect: 1.0,
-            eog_effect: 1.0,
+            // tuned so that the paper's teacher lands clearly above the EOG student
+            // (SYNTHETIC.md, "What the defaults give")
+            eeg_effect: 2.5,
+            eog_effect: 3.5,
             label_noise: 1.0,
             subject_variability: 1.0,
             seed: 0,
@@ -88,6 +90,10 @@ struct Site {
     alpha_weight: f64,
     /// Weight of the arousal effect on beta (fronto-central 1, elsewhere 0.6).
     beta_weight: f64,
+    /// Weight of the valence effect on frontal alpha (Fp/AF/F 1, FC 0.5).
+    frontal: f64,
+    /// Weight of the valence effect on beta (lateral temporal 1, neighbours 0.5).
+    temporal: f64,
     /// Fraction of vEOG (blinks) and hEOG (saccades) that leaks in.
     blink_leak: f64,
     saccade_leak: f64,
@@ -122,6 +128,18 @@ fn site(name: &str) -> Site {
     } else {
         0.6
     };
+    let frontal = if name.starts_with("FC") {
+        0.5
+    } else if name.starts_with('F') || name.starts_with("AF") {
+        1.0
+    } else {
+        0.0
+    };
+    let temporal = match name {
+        "T7" | "T8" => 1.0,
+        "FC5" | "FC6" | "CP5" | "CP6" | "P7" | "P8" | "F7" | "F8" => 0.7,
+        _ => 0.0,
+    };
     let blink_leak = match name {
         "Fp1" | "Fp2" => 0.4,
         "AF3" | "AF4" => 0.2,
@@ -140,6 +158,8 @@ fn site(name: &str) -> Site {
         asymmetry,
         alpha_weight,
         beta_weight,
+        frontal,
+        temporal,
         blink_leak,
         saccade_leak,
     }
@@ -175,14 +195,18 @@ const EOG_NOISE_UV: f64 = 4.0;
 /// Log-amplitude change per unit latent, before `eeg_effect` and the subject's sensitivity.
 const ALPHA_AROUSAL: f64 = -0.30;
 const ALPHA_VALENCE_ASYMMETRY: f64 = -0.25;
+/// Higher valence lowers frontal alpha overall (frontal activation).
+const ALPHA_VALENCE_FRONTAL: f64 = -0.35;
+/// Higher valence raises lateral-temporal beta (Zheng & Lu 2015, SEED).
+const BETA_VALENCE: f64 = 0.5;
 const BETA_AROUSAL: f64 = 0.25;
 /// Log-amplitude SD of trial-to-trial alpha/beta changes unrelated to the latents.
 const STATE_NOISE: f64 = 0.15;
 /// Log-rate change per unit latent, before `eog_effect`.
 const BLINK_AROUSAL: f64 = 0.35;
-const BLINK_VALENCE: f64 = -0.20;
+const BLINK_VALENCE: f64 = -0.30;
 const SACCADE_AROUSAL: f64 = 0.30;
-const SACCADE_VALENCE: f64 = 0.25;
+const SACCADE_VALENCE: f64 = 0.35;
 const WARMUP: usize = 512;
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
@@ -320,9 +344,10 @@ fn trial(
     let ee = cfg.eeg_effect * tr.sensitivity;
     for (c, name) in DEAP_CHANNELS.iter().enumerate().take(EEG) {
         let s = site(name);
-        let alpha_log =
-            ee * (ALPHA_AROUSAL * s.posterior * a + ALPHA_VALENCE_ASYMMETRY * s.asymmetry * v);
-        let beta_log = ee * BETA_AROUSAL * s.beta_weight * a;
+        let alpha_log = ee
+            * (ALPHA_AROUSAL * s.posterior * a
+                + (ALPHA_VALENCE_ASYMMETRY * s.asymmetry + ALPHA_VALENCE_FRONTAL * s.frontal) * v);
+        let beta_log = ee * (BETA_AROUSAL * s.beta_weight * a + BETA_VALENCE * s.temporal * v);
         let alpha_base = tr.alpha_amp * s.alpha_weight * state_alpha.exp();
         let beta_base = tr.beta_amp * state_beta.exp();
         let gains = [

@@ -1,0 +1,273 @@
+//! The pipeline files users run (`pipelines/`), run by the real binary in a copy of
+//! the project. The ablation runs at a tiny size and is compared with a committed
+//! baseline (`tests/baselines/ablation-tiny.json`): the reproducible CI benchmark.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::Project;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary project holding the repository's pipeline files (and the example
+/// converter that dataset-swap.yaml lists as a dependency).
+fn project() -> Project {
+    let p = Project::new();
+    for f in ["ablation", "deap", "mahnob", "dataset-swap"] {
+        let text = std::fs::read_to_string(repo().join(format!("pipelines/{f}.yaml")))
+            .expect("pipeline file");
+        p.write(&format!("pipelines/{f}.yaml"), &text);
+    }
+    let example = std::fs::read_to_string(repo().join("examples/own_format.rs")).expect("example");
+    p.write("examples/own_format.rs", &example);
+    p
+}
+
+/// The tiny ablation: every stage, a few seconds of data, one epoch.
+const TINY: &[&str] = &[
+    "--set",
+    "data.subjects=2",
+    "--set",
+    "data.trials=8",
+    "--set",
+    "data.seconds=12",
+    "--set",
+    "params.folds=2",
+    "--set",
+    "params.epochs=1",
+    // V3's quiz batch needs training windows outside the batch
+    "--set",
+    "student.batch_size=8",
+];
+
+fn with_tiny<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    args.iter().chain(TINY).copied().collect()
+}
+
+/// Tolerances for CPUs whose SIMD paths round differently (AVX2 vs AVX-512): one
+/// flipped test window moves a tiny run's accuracy by a few points.
+const DIFF_TOLERANCES: &[&str] = &[
+    "--tol",
+    "*accuracy*=6",
+    "--tol",
+    "*f1*=8",
+    "--tol",
+    "*val_acc*=15",
+    "--tol",
+    "*loss*=0.05",
+    "--tol",
+    "*confusion*=2",
+    "--ignore",
+    "*seconds*",
+    "--ignore",
+    "*mb_per_s*",
+];
+
+#[test]
+fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed() {
+    let p = project();
+    let r = p.pipe(&with_tiny(&["run", "pipelines/ablation.yaml", "-j", "2"]));
+    r.ok();
+    // every model of section 4.5 is in the results table, the variants labelled
+    for row in [
+        "teacher",
+        "emotionnet",
+        "deepconvnet",
+        "student [v1-hinton]",
+        "student [v2-fusion]",
+        "student [v3-feedback]",
+    ] {
+        assert!(r.stdout.contains(row), "no `{row}` row:\n{}", r.stdout);
+    }
+    let current = p.path().join("reports/ablation/results.json");
+    let baseline = repo().join("tests/baselines/ablation-tiny.json");
+    if std::env::var_os("PIPE_UPDATE_BASELINE").is_some() {
+        std::fs::copy(&current, &baseline).expect("update the baseline");
+    }
+    let mut args = vec![
+        "diff",
+        baseline.to_str().expect("utf-8 path"),
+        current.to_str().expect("utf-8 path"),
+    ];
+    args.extend(DIFF_TOLERANCES);
+    let d = p.pipe(&args);
+    assert_eq!(
+        d.code, 0,
+        "the tiny ablation moved away from tests/baselines/ablation-tiny.json \
+         (rerun with PIPE_UPDATE_BASELINE=1 if the change is intended):\n{}\n{}",
+        d.stdout, d.stderr
+    );
+
+    // warm: nothing runs
+    let warm = p.pipe(&with_tiny(&["run", "pipelines/ablation.yaml"]));
+    warm.ok();
+    assert!(
+        warm.stdout.contains("\n0 ran, 31 cached"),
+        "{}",
+        warm.stdout
+    );
+    // a distillation parameter: only the distilled students and the evaluation rerun
+    let mut args = with_tiny(&["plan", "pipelines/ablation.yaml"]);
+    args.extend(["--set", "student.temperature=2"]);
+    let plan = p.pipe(&args);
+    plan.ok();
+    let to_run: Vec<&str> = plan
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" run "))
+        .collect();
+    assert_eq!(to_run.len(), 2 * 2 * 3 + 3, "{}", plan.stdout);
+    assert!(
+        to_run
+            .iter()
+            .all(|l| l.contains("student[") || l.contains("scores")),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn a_regression_against_the_baseline_fails_the_diff() {
+    let p = project();
+    let baseline = repo().join("tests/baselines/ablation-tiny.json");
+    let text = std::fs::read_to_string(&baseline).expect("baseline");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    // every teacher's accuracy ten points worse
+    for inst in v["instances"].as_array_mut().expect("instances") {
+        if inst["stage"] == "teacher" {
+            let acc = inst["metrics"]["accuracy"].as_f64().expect("accuracy");
+            inst["metrics"]["accuracy"] = serde_json::json!(acc - 10.0);
+        }
+    }
+    p.write("worse.json", &v.to_string());
+    let mut args = vec!["diff", baseline.to_str().expect("utf-8 path"), "worse.json"];
+    args.extend(DIFF_TOLERANCES);
+    let d = p.pipe(&args);
+    assert_eq!(d.code, 4, "{}\n{}", d.stdout, d.stderr);
+    let line = d
+        .stdout
+        .lines()
+        .find(|l| l.contains("teacher[target=arousal, fold=0]") && l.contains("/ accuracy"))
+        .unwrap_or_default();
+    assert!(line.contains("REGRESSION"), "{}", d.stdout);
+}
+
+#[test]
+fn the_real_data_pipelines_say_what_to_download_when_the_folder_is_missing() {
+    let p = project();
+    for (file, needle) in [
+        ("deap", "https://www.eecs.qmul.ac.uk/mmv/datasets/deap/"),
+        ("mahnob", "https://mahnob-db.eu/hci-tagging/"),
+    ] {
+        let r = p.pipe(&[
+            "run",
+            &format!("pipelines/{file}.yaml"),
+            "--only",
+            "recordings",
+        ]);
+        assert_eq!(r.code, 1, "{file}: {}\n{}", r.stdout, r.stderr);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(
+            all.contains("does not exist") && all.contains(needle),
+            "{file}: {all}"
+        );
+    }
+    // an existing but wrong folder: the reader's own message says what it expected
+    std::fs::create_dir_all(p.path().join("empty")).expect("mkdir");
+    let r = p.pipe(&[
+        "run",
+        "pipelines/deap.yaml",
+        "--only",
+        "recordings",
+        "--set",
+        "params.deap=empty",
+    ]);
+    assert_eq!(r.code, 1);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("no DEAP subject files"), "{all}");
+    // both plan the whole method: 20 cells × (teacher, EmotionNet, DeepConvNet) once,
+    // the students once per variation
+    for file in ["deap", "mahnob"] {
+        let r = p.pipe(&["dag", &format!("pipelines/{file}.yaml"), "--format", "text"]);
+        r.ok();
+        assert!(
+            r.stdout.contains("teacher[target=valence, fold=9]"),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+/// The example converter that `dataset-swap.yaml` runs (built by `cargo test`).
+fn converter() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/main-HASH → target/<profile>/examples/own_format
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile folder");
+    profile_dir.join("examples/own_format")
+}
+
+#[test]
+fn dataset_swap_routes_each_dataset_cell_to_its_own_ingest() {
+    let p = project();
+    let conv = converter();
+    assert!(conv.exists(), "{} was not built", conv.display());
+    let set_conv = format!("params.converter={}", conv.display());
+    let r = p.pipe(&[
+        "run",
+        "pipelines/dataset-swap.yaml",
+        "--only",
+        "splits",
+        "--set",
+        &set_conv,
+        "--set",
+        "deap_files.subjects=1",
+        "--set",
+        "deap_files.trials=4",
+        "--set",
+        "deap_files.seconds=8",
+        "--set",
+        "mahnob_files.subjects=1",
+        "--set",
+        "mahnob_files.sessions=4",
+        "--set",
+        "mahnob_files.stimulus_s=10",
+    ]);
+    r.ok();
+    for ds in ["deap", "mahnob", "own"] {
+        let line = r
+            .status_of(&format!("windows[dataset={ds}]"))
+            .unwrap_or_default();
+        assert!(line.contains("ran"), "windows[{ds}]: {}", r.stdout);
+    }
+    // each windows cell needs exactly its own dataset's ingest
+    let dag = p.pipe(&[
+        "dag",
+        "pipelines/dataset-swap.yaml",
+        "--format",
+        "text",
+        "--set",
+        &set_conv,
+    ]);
+    dag.ok();
+    let lines: Vec<&str> = dag.stdout.lines().collect();
+    for (ds, up) in [
+        ("deap", "deap[dataset=deap]"),
+        ("mahnob", "mahnob[dataset=mahnob]"),
+        ("own", "own[dataset=own]"),
+    ] {
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("windows[dataset={ds}] ")))
+            .expect("windows cell in the dag");
+        let needs: Vec<&str> = lines[at + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("  <- "))
+            .map(|l| l.trim_start_matches("  <- "))
+            .collect();
+        assert_eq!(needs, vec![up], "{}", dag.stdout);
+    }
+}
