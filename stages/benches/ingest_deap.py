@@ -1,15 +1,16 @@
 """The Python side of the ingest benchmark: the same conversion as the `ingest-deap`
 stage — every sNN.dat of a DEAP folder -> recordings.parquet (one row per subject, trial,
 channel; samples as list<float32>) + labels.parquet — with pickle.load and pyarrow, using
-the same Parquet settings as stages/src/data/tables.rs: zstd level 3, row groups of at
-most 1024 rows, one flush per subject, and for the samples column byte-stream-split
+the Parquet settings of stages/src/data/recordings_writer.rs: zstd level 3, row groups of
+at most 400 rows (a DEAP subject: 4 x 400), and for the samples column byte-stream-split
 encoding, zstd level 1, no dictionary, no statistics, 256 KiB data pages. With
-`--plain`, pyarrow's defaults for all columns but zstd level 3 (what tables.rs wrote
-before). Not used by the build or the tests.
+`--plain`, the settings the stage used before: pyarrow's defaults for every column but
+zstd level 3, row groups of at most 1024 rows. (The stage also hashes every input file
+for the table's metadata; this script does not.) Not used by the build or the tests.
 
     python3 stages/benches/ingest_deap.py [--plain] DEAP_FOLDER OUT_FOLDER
 
-Compare with `stages/examples/ingest_deap.rs` (README of the numbers in its doc comment):
+Compare with `stages/examples/ingest_deap.rs` (the numbers are in its doc comment):
 
     /usr/bin/time -v python3 stages/benches/ingest_deap.py /tmp/deap/data_preprocessed_python /tmp/out-py
 """
@@ -45,6 +46,10 @@ SCHEMA = pa.schema([
 KEYS = ["dataset", "subject", "trial", "channel", "kind", "sample_rate"]
 # pyarrow names the list's leaf `element` (arrow-rs: `item`); same column.
 SAMPLES = "samples.list.element"
+
+
+def row_group_rows(plain):
+    return 1024 if plain else 400
 
 
 def writer_options(plain):
@@ -101,7 +106,7 @@ def main(src, out, plain):
             ],
             schema=SCHEMA,
         )
-        writer.write_batch(batch, row_group_size=1024)
+        writer.write_batch(batch, row_group_size=row_group_rows(plain))
         labels_rows["subject"] += [subject] * trials
         labels_rows["trial"] += list(range(1, trials + 1))
         for k, name in enumerate(["valence", "arousal", "dominance", "liking"]):
