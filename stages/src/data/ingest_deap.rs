@@ -140,7 +140,7 @@ impl Stage for IngestDeap {
                 };
                 let mut s = current?;
                 // While this subject's row groups are encoded: write the ones of the
-                // subject before, and read the next subject into its buffer.
+                // subject before, and read the next subject into that one's buffer.
                 let ((appended, read_next), this) = rayon::join(
                     || {
                         let appended = encoded.take().map(|e| sink.append(e));
