@@ -1,12 +1,16 @@
 """The Python side of the ingest benchmark: the same conversion as the `ingest-deap`
 stage — every sNN.dat of a DEAP folder -> recordings.parquet (one row per subject, trial,
 channel; samples as list<float32>) + labels.parquet — with pickle.load and pyarrow, using
-the same Parquet settings as stages/src/data/tables.rs (zstd level 3, row groups of at
-most 1024 rows, one flush per subject). Not used by the build or the tests.
+the Parquet settings of stages/src/data/recordings_writer.rs: zstd level 3, row groups of
+at most 400 rows (a DEAP subject: 4 x 400), and for the samples column byte-stream-split
+encoding, zstd level 1, no dictionary, no statistics, 256 KiB data pages. With
+`--plain`, the settings the stage used before: pyarrow's defaults for every column but
+zstd level 3, row groups of at most 1024 rows. (The stage also hashes every input file
+for the table's metadata; this script does not.) Not used by the build or the tests.
 
-    python3 stages/benches/ingest_deap.py DEAP_FOLDER OUT_FOLDER
+    python3 stages/benches/ingest_deap.py [--plain] DEAP_FOLDER OUT_FOLDER
 
-Compare with `stages/examples/ingest_deap.rs` (README of the numbers in its doc comment):
+Compare with `stages/examples/ingest_deap.rs` (the numbers are in its doc comment):
 
     /usr/bin/time -v python3 stages/benches/ingest_deap.py /tmp/deap/data_preprocessed_python /tmp/out-py
 """
@@ -39,7 +43,29 @@ SCHEMA = pa.schema([
 ])
 
 
-def main(src, out):
+KEYS = ["dataset", "subject", "trial", "channel", "kind", "sample_rate"]
+# pyarrow names the list's leaf `element` (arrow-rs: `item`); same column.
+SAMPLES = "samples.list.element"
+
+
+def row_group_rows(plain):
+    return 1024 if plain else 400
+
+
+def writer_options(plain):
+    if plain:
+        return dict(compression="zstd", compression_level=3)
+    return dict(
+        compression="zstd",
+        compression_level={**{k: 3 for k in KEYS}, SAMPLES: 1},
+        use_dictionary=KEYS,
+        write_statistics=KEYS,
+        use_byte_stream_split=[SAMPLES],
+        data_page_size=256 * 1024,
+    )
+
+
+def main(src, out, plain):
     files = sorted(
         (int(m.group(1)), os.path.join(src, f))
         for f in os.listdir(src)
@@ -52,7 +78,7 @@ def main(src, out):
     start = time.perf_counter()
     total = 0
     writer = pq.ParquetWriter(
-        os.path.join(out, "recordings.parquet"), SCHEMA, compression="zstd", compression_level=3
+        os.path.join(out, "recordings.parquet"), SCHEMA, **writer_options(plain)
     )
     labels_rows = {k: [] for k in ["subject", "trial", "valence", "arousal", "dominance", "liking"]}
     for subject, path in files:
@@ -80,7 +106,7 @@ def main(src, out):
             ],
             schema=SCHEMA,
         )
-        writer.write_batch(batch, row_group_size=1024)
+        writer.write_batch(batch, row_group_size=row_group_rows(plain))
         labels_rows["subject"] += [subject] * trials
         labels_rows["trial"] += list(range(1, trials + 1))
         for k, name in enumerate(["valence", "arousal", "dominance", "liking"]):
@@ -99,6 +125,9 @@ def main(src, out):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    plain = "--plain" in args
+    args = [a for a in args if a != "--plain"]
+    if len(args) != 2:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(args[0], args[1], plain)

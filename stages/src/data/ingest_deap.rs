@@ -1,25 +1,25 @@
 //! `ingest-deap`: DEAP subject files (`sNN.dat` pickles or `sNN.mat`) →
 //! `recordings.parquet` (one row per subject, trial, channel) + `labels.parquet`.
 //!
-//! Streams a subject at a time: with more than one thread a reader thread decodes the
-//! next subject while this one is written. The hand-over is a rendezvous channel, so
-//! at most two subjects' samples are held (the one being written, plus its copy in the
-//! Arrow builders, and the next one, decoded and waiting).
+//! Streams a subject at a time: while one subject's row groups are encoded (in
+//! parallel, see [`RecordingsWriter`]), the encoded row groups of the subject before
+//! are written and the next subject is read. So at most two subjects' samples are
+//! held (the one being encoded, the next one) and two subjects' encoded row groups.
+//! The samples go from the decoded file to the Parquet encoder without a copy, and
+//! each subject is decoded into the buffer of the one two before.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
 
 use crate::data::channels::DEAP_CHANNELS;
 use crate::data::deap::{
-    digest_files, locate, read_subject, FormatChoice, OnNan, SubjectData, SubjectFile,
+    digest_files, locate, read_subject_into, FormatChoice, OnNan, SubjectData, SubjectFile,
     DOWNLOAD_HINT, MATLAB_FOLDER, PYTHON_FOLDER, READER_VERSION, SAMPLE_RATE,
 };
 use crate::data::tables::{
-    channel_kind, write_labels, ChannelRecord, LabelRecord, RecordingsWriter, LABELS, RECORDINGS,
+    channel_kind, write_labels, LabelRecord, RecordingsWriter, RowKey, LABELS, RECORDINGS,
 };
 use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
 
@@ -123,42 +123,43 @@ impl Stage for IngestDeap {
         let mut labels = Vec::new();
         let mut stats = Stats::default();
         ctx.progress.start("subjects", files.len() as u64);
-        let mut write = |s: SubjectData| -> Result<(), StageError> {
-            ctx.check_cancelled()?;
-            write_subject(&mut writer, &mut labels, &s, sample_rate)?;
-            stats.add(&s);
-            ctx.progress
-                .update(stats.subjects as u64, &format!("subject {}", s.subject));
-            Ok(())
-        };
-        if ctx.threads <= 1 {
-            for f in &files {
-                write(read_subject(f, on_nan)?)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(ctx.threads.max(1))
+            .build()
+            .map_err(|e| StageError::Data(format!("cannot start the threads: {e}")))?;
+        pool.install(|| -> Result<(), StageError> {
+            let read = |i: usize, buffer: Vec<f32>| {
+                files.get(i).map(|f| read_subject_into(f, on_nan, buffer))
+            };
+            let (encoder, sink) = writer.split()?;
+            let mut next = read(0, Vec::new());
+            let (mut spare, mut encoded) = (Vec::new(), None);
+            for i in 0..files.len() {
+                ctx.check_cancelled()?;
+                let Some(current) = next.take() else {
+                    break;
+                };
+                let mut s = current?;
+                // While this subject's row groups are encoded: write the ones of the
+                // subject before, and read the next subject into that one's buffer.
+                let ((appended, read_next), this) = rayon::join(
+                    || {
+                        let appended = encoded.take().map(|e| sink.append(e));
+                        (appended, read(i + 1, std::mem::take(&mut spare)))
+                    },
+                    || encoder.encode(&row_keys(&s, sample_rate), &s.data),
+                );
+                appended.transpose()?;
+                encoded = Some(this?);
+                add_labels(&mut labels, &s);
+                stats.add(&s);
+                ctx.progress
+                    .update(stats.subjects as u64, &format!("subject {}", s.subject));
+                spare = std::mem::take(&mut s.data);
+                next = read_next;
             }
-        } else {
-            std::thread::scope(|scope| -> Result<(), StageError> {
-                let (tx, rx) = sync_channel(0);
-                let cancel = ctx.cancel.clone();
-                let files = &files;
-                scope.spawn(move || {
-                    for f in files {
-                        if cancel.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        let read = read_subject(f, on_nan);
-                        let failed = read.is_err();
-                        // A closed channel means the writer stopped: stop too.
-                        if tx.send(read).is_err() || failed {
-                            return;
-                        }
-                    }
-                });
-                for read in rx {
-                    write(read?)?;
-                }
-                Ok(())
-            })?;
-        }
+            encoded.map_or(Ok(()), |e| sink.append(e))
+        })?;
         ctx.check_cancelled()?;
         writer.finish()?;
         write_labels(&ctx.out_dir.join(LABELS), DATASET, &labels)?;
@@ -202,25 +203,25 @@ impl Stats {
     }
 }
 
-/// One subject's rows, then a flush (one row group per subject, at most 1024 rows).
-fn write_subject(
-    writer: &mut RecordingsWriter,
-    labels: &mut Vec<LabelRecord>,
-    s: &SubjectData,
-    sample_rate: f32,
-) -> Result<(), StageError> {
-    for (row, &trial) in s.trial_numbers.iter().enumerate() {
-        for (c, name) in DEAP_CHANNELS.iter().enumerate().take(s.channels) {
-            writer.push(&ChannelRecord {
+/// The row keys of a subject's samples, in its order (trial-major, then channel).
+fn row_keys(s: &SubjectData, sample_rate: f32) -> Vec<RowKey<'static>> {
+    let mut keys = Vec::with_capacity(s.trials() * s.channels);
+    for &trial in &s.trial_numbers {
+        for name in DEAP_CHANNELS.iter().take(s.channels) {
+            keys.push(RowKey {
                 subject: s.subject,
                 trial,
                 channel: name,
                 kind: channel_kind(name),
                 sample_rate,
-                samples: s.channel(row, c),
             });
         }
-        let [valence, arousal, dominance, liking] = s.labels[row];
+    }
+    keys
+}
+
+fn add_labels(labels: &mut Vec<LabelRecord>, s: &SubjectData) {
+    for (&trial, &[valence, arousal, dominance, liking]) in s.trial_numbers.iter().zip(&s.labels) {
         labels.push(LabelRecord {
             subject: s.subject,
             trial,
@@ -230,7 +231,6 @@ fn write_subject(
             liking: Some(liking),
         });
     }
-    writer.flush()
 }
 
 #[cfg(test)]

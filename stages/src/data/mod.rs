@@ -9,6 +9,7 @@ pub mod ingest_mahnob;
 pub mod mahnob;
 pub mod mat;
 pub mod pickle;
+pub mod recordings_writer;
 pub mod signal;
 pub mod synthetic_deap;
 pub mod synthetic_mahnob;

@@ -1,20 +1,20 @@
 //! The Parquet tables the data stages exchange (see `../shared/spec/data.md`):
 //! `recordings.parquet`, `labels.parquet`, `windows.parquet`, `splits.parquet`.
-//! Written with arrow + parquet (zstd), streamed a subject at a time.
+//! Written with arrow + parquet (zstd), streamed a subject at a time
+//! (`recordings.parquet`: [`RecordingsWriter`]).
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Float32Builder, ListBuilder, RecordBatch, StringBuilder, UInt16Builder,
-};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{ArrayRef, Float32Builder, RecordBatch, StringBuilder, UInt16Builder};
+use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 
+pub use crate::data::recordings_writer::{RecordingsWriter, RowKey};
 use crate::stage::StageError;
 
 pub const RECORDINGS: &str = "recordings.parquet";
@@ -55,7 +55,8 @@ pub struct LabelRecord {
     pub liking: Option<f32>,
 }
 
-fn writer_props(metadata: &[(&str, String)]) -> WriterProperties {
+/// zstd level 3, row groups of at most 1024 rows, the file-level key/values.
+pub(crate) fn writer_props(metadata: &[(&str, String)]) -> WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid zstd level"),
@@ -67,119 +68,10 @@ fn writer_props(metadata: &[(&str, String)]) -> WriterProperties {
                 .map(|(k, v)| KeyValue::new(k.to_string(), v.clone()))
                 .collect(),
         ))
-        .build()
 }
 
-fn parquet_err(path: &Path, e: impl std::fmt::Display) -> StageError {
+pub(crate) fn parquet_err(path: &Path, e: impl std::fmt::Display) -> StageError {
     StageError::bad_file(path, format!("writing Parquet: {e}"))
-}
-
-/// Streams `recordings.parquet`: call [`RecordingsWriter::push`] per channel and
-/// [`RecordingsWriter::flush`] after each subject so memory stays at one subject.
-pub struct RecordingsWriter {
-    path: PathBuf,
-    dataset: String,
-    writer: ArrowWriter<File>,
-    schema: SchemaRef,
-    subject: UInt16Builder,
-    trial: UInt16Builder,
-    channel: StringBuilder,
-    kind: StringBuilder,
-    rate: Float32Builder,
-    samples: ListBuilder<Float32Builder>,
-    rows: usize,
-}
-
-impl RecordingsWriter {
-    /// `metadata`: file-level key/values (source path, source digest, reader version).
-    pub fn create(
-        path: &Path,
-        dataset: &str,
-        metadata: &[(&str, String)],
-    ) -> Result<Self, StageError> {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("dataset", DataType::Utf8, false),
-            Field::new("subject", DataType::UInt16, false),
-            Field::new("trial", DataType::UInt16, false),
-            Field::new("channel", DataType::Utf8, false),
-            Field::new("kind", DataType::Utf8, false),
-            Field::new("sample_rate", DataType::Float32, false),
-            Field::new(
-                "samples",
-                DataType::List(Arc::new(Field::new("item", DataType::Float32, false))),
-                false,
-            ),
-        ]));
-        let file = File::create(path).map_err(|e| StageError::io(path, e))?;
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_props(metadata)))
-            .map_err(|e| parquet_err(path, e))?;
-        Ok(RecordingsWriter {
-            path: path.to_path_buf(),
-            dataset: dataset.to_string(),
-            writer,
-            schema,
-            subject: UInt16Builder::new(),
-            trial: UInt16Builder::new(),
-            channel: StringBuilder::new(),
-            kind: StringBuilder::new(),
-            rate: Float32Builder::new(),
-            samples: ListBuilder::new(Float32Builder::new()).with_field(Arc::new(Field::new(
-                "item",
-                DataType::Float32,
-                false,
-            ))),
-            rows: 0,
-        })
-    }
-
-    pub fn push(&mut self, r: &ChannelRecord) {
-        self.subject.append_value(r.subject);
-        self.trial.append_value(r.trial);
-        self.channel.append_value(r.channel);
-        self.kind.append_value(r.kind);
-        self.rate.append_value(r.sample_rate);
-        self.samples.values().append_slice(r.samples);
-        self.samples.append(true);
-        self.rows += 1;
-    }
-
-    /// Write the rows pushed so far as one row group.
-    pub fn flush(&mut self) -> Result<(), StageError> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        let mut dataset = StringBuilder::new();
-        for _ in 0..self.rows {
-            dataset.append_value(&self.dataset);
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(dataset.finish()),
-            Arc::new(self.subject.finish()),
-            Arc::new(self.trial.finish()),
-            Arc::new(self.channel.finish()),
-            Arc::new(self.kind.finish()),
-            Arc::new(self.rate.finish()),
-            Arc::new(self.samples.finish()),
-        ];
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)
-            .map_err(|e| parquet_err(&self.path, e))?;
-        self.writer
-            .write(&batch)
-            .map_err(|e| parquet_err(&self.path, e))?;
-        self.writer
-            .flush()
-            .map_err(|e| parquet_err(&self.path, e))?;
-        self.rows = 0;
-        Ok(())
-    }
-
-    pub fn finish(mut self) -> Result<(), StageError> {
-        self.flush()?;
-        self.writer
-            .close()
-            .map_err(|e| parquet_err(&self.path, e))?;
-        Ok(())
-    }
 }
 
 /// Writes `labels.parquet` (small: one row per trial).
@@ -221,7 +113,7 @@ pub fn write_labels(path: &Path, dataset: &str, labels: &[LabelRecord]) -> Resul
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| parquet_err(path, e))?;
     let file = File::create(path).map_err(|e| StageError::io(path, e))?;
-    let mut w = ArrowWriter::try_new(file, schema, Some(writer_props(&[])))
+    let mut w = ArrowWriter::try_new(file, schema, Some(writer_props(&[]).build()))
         .map_err(|e| parquet_err(path, e))?;
     w.write(&batch).map_err(|e| parquet_err(path, e))?;
     w.close().map_err(|e| parquet_err(path, e))?;

@@ -21,7 +21,7 @@ mod text;
 mod vm;
 pub mod writer;
 
-pub use numpy::{fortran_to_c, Element, Endian, NdArray};
+pub use numpy::{all_finite, fortran_to_c, Element, Endian, NdArray};
 pub use vm::{load_dict, Entry, PickleDict, PickleError};
 
 #[cfg(test)]

@@ -184,6 +184,14 @@ pub(crate) fn convert_chunk(bytes: &[u8], element: &Element, out: &mut Vec<f32>)
     }
 }
 
+/// Whether no value is NaN or infinite. Blocks without an early exit inside, so the
+/// compiler vectorises the test (a plain `all` stops it from doing so).
+pub fn all_finite(values: &[f32]) -> bool {
+    values
+        .chunks(4096)
+        .all(|block| block.iter().fold(true, |ok, v| ok & v.is_finite()))
+}
+
 /// Reorders a column-major (Fortran) array of `shape` to row-major (C) order.
 /// `values.len()` must equal the product of `shape`.
 pub fn fortran_to_c<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {

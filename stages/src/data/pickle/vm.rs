@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 
 use super::numpy::{
-    convert_chunk, fortran_to_c, latin1_or_utf8, Element, Global, NdArray, ALLOWED,
+    all_finite, convert_chunk, fortran_to_c, latin1_or_utf8, Element, Global, NdArray, ALLOWED,
 };
 use super::text::{
     decode_raw_unicode_escape, decode_string_escape, parse_float, parse_int, truncate,
@@ -121,6 +121,18 @@ impl<R: Read + Seek> PickleDict<R> {
 
     /// The array under `key` as `f32` in C (row-major) order.
     pub fn read_f32(&mut self, key: &str) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.read_f32_into(key, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::read_f32`] into `out` (cleared first): a caller that reads file after
+    /// file passes the same buffer back, so its pages are not faulted in again.
+    /// Returns whether every value is finite (no NaN or infinity, also none from a
+    /// float64 too large for float32), tested block by block while the values are in
+    /// cache: a caller that must check spares a second pass over the array.
+    pub fn read_f32_into(&mut self, key: &str, out: &mut Vec<f32>) -> Result<bool> {
+        out.clear();
         let array = match self.get(key) {
             Some(Entry::Array(a)) => a.clone(),
             Some(Entry::Other(kind)) => {
@@ -155,9 +167,13 @@ impl<R: Read + Seek> PickleDict<R> {
             .len()
             .ok_or_else(|| fail(format!("`{key}` has an impossible shape")))?;
         // BUILD checked that the byte count matches the shape.
-        let mut out = Vec::with_capacity(n);
+        out.reserve_exact(n);
+        let mut finite = true;
         match blob {
-            Blob::Inline(v) => convert_chunk(v, &array.element, &mut out),
+            Blob::Inline(v) => {
+                convert_chunk(v, &array.element, out);
+                finite = all_finite(out);
+            }
             Blob::Span { offset, len } => {
                 self.src
                     .seek(SeekFrom::Start(*offset))
@@ -172,16 +188,18 @@ impl<R: Read + Seek> PickleDict<R> {
                             "reading `{key}`: {e} (the file is truncated or changed)"
                         ))
                     })?;
-                    convert_chunk(chunk, &array.element, &mut out);
+                    let start = out.len();
+                    convert_chunk(chunk, &array.element, out);
+                    finite &= all_finite(&out[start..]);
                     left -= take;
                 }
             }
         }
         debug_assert_eq!(out.len(), n);
         if array.fortran && array.shape.len() > 1 {
-            out = fortran_to_c(&out, &array.shape);
+            *out = fortran_to_c(out, &array.shape);
         }
-        Ok(out)
+        Ok(finite)
     }
 }
 
