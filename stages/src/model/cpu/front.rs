@@ -12,8 +12,8 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::host::{
-    add_column_sums, add_rows, grad_mut, matmul, matmul_new, param_values, restore_grad, take_grad,
-    values, Scratch, SumPairs, ROW_BLOCK_ELEMS,
+    add_column_sums, add_rows, grad_mut, matmul, param_values, restore_grad, take_grad, values,
+    Buf, Scratch, SumPairs, ROW_BLOCK_ELEMS,
 };
 use super::simd;
 use crate::model::device::{BatchStats, Float, FrontOutput, FrontParams, T3};
@@ -147,11 +147,21 @@ where
 
     // Spatial conv: each window's C·F activations are one row.
     let ws = param_values(p.spatial_w)?;
-    let mut y = matmul_new((b * l, c * f, dim), &act, false, &ws, false, true);
+    let mut y = Buf::zeros(&dev, b * l * dim)?;
+    matmul(
+        (b * l, c * f, dim),
+        &act,
+        false,
+        &ws,
+        false,
+        &mut y,
+        false,
+        true,
+    );
     if let Some(bs) = p.spatial_b {
         add_rows(&mut y, &param_values(bs)?);
     }
-    let out = dev.try_tensor_from_vec(y, (b, l, dim))?;
+    let out = dev.try_tensor_from_vec(y.into_vec(), (b, l, dim))?;
 
     let stats = if p.running.is_none() {
         Some(BatchStats {
