@@ -21,6 +21,10 @@ use crate::model::device::{Float, T3};
 #[derive(Clone, Copy)]
 struct Dims {
     s: usize,
+    /// Row length of the weight matrices: `s` rounded up to a multiple of 8, so the
+    /// row passes (softmax, dropout) run on whole SIMD vectors; the padding columns
+    /// hold weight 0.
+    sp: usize,
     d: usize,
     heads: usize,
     dh: usize,
@@ -142,20 +146,26 @@ fn item_forward<E: Float>(
     probs: &mut [E],
     out: &mut [E],
 ) {
-    let Dims { s, d, heads, dh } = dims;
+    let Dims {
+        s,
+        sp,
+        d,
+        heads,
+        dh,
+    } = dims;
     let scale = E::c(1.0 / (dh as f64).sqrt());
     let (mut m, mut w) = match drop {
-        Some(_) => (vec![E::zero(); s * s], vec![E::zero(); s * s]),
+        Some(_) => (vec![E::zero(); s * sp], vec![E::zero(); s * sp]),
         None => (Vec::new(), Vec::new()),
     };
     for h in 0..heads {
-        let first = (bi * heads + h) * s * s;
+        let first = (bi * heads + h) * s * sp;
         let (q, k, v) = (
             View::rows(h * dh, 3 * d),
             View::transposed(d + h * dh, 3 * d),
             View::rows(2 * d + h * dh, 3 * d),
         );
-        let p = &mut probs[h * s * s..(h + 1) * s * s];
+        let p = &mut probs[h * s * sp..(h + 1) * s * sp];
         matmul_strided(
             (s, dh, s),
             item,
@@ -163,11 +173,16 @@ fn item_forward<E: Float>(
             item,
             k,
             p,
-            View::rows(0, s),
+            View::rows(0, sp),
             scale,
             false,
         );
-        softmax_rows(p, s);
+        if sp > s {
+            for row in p.chunks_exact_mut(sp) {
+                row[s..].fill(E::neg_infinity());
+            }
+        }
+        softmax_rows(p, sp);
         let weights: &[E] = match drop {
             Some(dr) => {
                 draw_mask(&mut m, first, dr.seed, dr.threshold, dr.scale);
@@ -179,7 +194,7 @@ fn item_forward<E: Float>(
         matmul_strided(
             (s, s, dh),
             weights,
-            View::rows(0, s),
+            View::rows(0, sp),
             item,
             v,
             out,
@@ -202,18 +217,24 @@ fn item_backward<E: Float>(
     dy: &[E],
     grad: &mut [E],
 ) {
-    let Dims { s, d, heads, dh } = dims;
+    let Dims {
+        s,
+        sp,
+        d,
+        heads,
+        dh,
+    } = dims;
     let scale = E::c(1.0 / (dh as f64).sqrt());
     let one = E::one();
-    let mut dp = vec![E::zero(); s * s];
+    let mut dp = vec![E::zero(); s * sp];
     let (mut m, mut w) = match drop {
-        Some(_) => (vec![E::zero(); s * s], vec![E::zero(); s * s]),
+        Some(_) => (vec![E::zero(); s * sp], vec![E::zero(); s * sp]),
         None => (Vec::new(), Vec::new()),
     };
     for h in 0..heads {
-        let first = (bi * heads + h) * s * s;
+        let first = (bi * heads + h) * s * sp;
         let (qo, ko, vo) = (h * dh, d + h * dh, 2 * d + h * dh);
-        let p = &probs[h * s * s..(h + 1) * s * s];
+        let p = &probs[h * s * sp..(h + 1) * s * sp];
         let weights: &[E] = match drop {
             Some(dr) => {
                 draw_mask(&mut m, first, dr.seed, dr.threshold, dr.scale);
@@ -231,14 +252,14 @@ fn item_backward<E: Float>(
             item,
             View::transposed(vo, 3 * d),
             &mut dp,
-            View::rows(0, s),
+            View::rows(0, sp),
             one,
             false,
         );
         matmul_strided(
             (s, s, dh),
             weights,
-            View::transposed(0, s),
+            View::transposed(0, sp),
             dy,
             dout,
             grad,
@@ -250,12 +271,12 @@ fn item_backward<E: Float>(
         if drop.is_some() {
             mul_assign(&mut dp, &m);
         }
-        softmax_backward(&mut dp, p, s, scale);
+        softmax_backward(&mut dp, p, sp, scale);
         // dQ += dS·K; dK += dSᵀ·Q.
         matmul_strided(
             (s, s, dh),
             &dp,
-            View::rows(0, s),
+            View::rows(0, sp),
             item,
             View::rows(ko, 3 * d),
             grad,
@@ -266,7 +287,7 @@ fn item_backward<E: Float>(
         matmul_strided(
             (s, s, dh),
             &dp,
-            View::transposed(0, s),
+            View::transposed(0, sp),
             item,
             View::rows(qo, 3 * d),
             grad,
@@ -293,6 +314,7 @@ where
     );
     let dims = Dims {
         s,
+        sp: s.div_ceil(8) * 8,
         d,
         heads,
         dh: d / heads,
@@ -305,7 +327,7 @@ where
         scale: E::c(1.0 / (1.0 - p)),
         seed: dev.random_u64(),
     });
-    let hss = heads * s * s;
+    let hss = heads * s * dims.sp;
     let mut out = Buf::zeros(&dev, b * s * d)?;
     // The weights are kept for the backward pass; without a tape each item uses a
     // small buffer that stays in cache.

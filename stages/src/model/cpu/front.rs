@@ -12,11 +12,11 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::host::{
-    add_column_sums, add_rows, grad_mut, matmul, matmul_new, param_values, restore_grad, take_grad,
-    values, Scratch, SumPairs, ROW_BLOCK_ELEMS,
+    add_column_sums, add_rows, grad_mut, matmul, param_values, restore_grad, take_grad, values,
+    Buf, Scratch, SumPairs, ROW_BLOCK_ELEMS,
 };
 use super::simd;
-use crate::model::device::{BatchStats, Float, FrontOutput, FrontParams, T3};
+use crate::model::device::{BatchStats, Float, FrontOutput, FrontParams, T1, T3};
 
 /// `(B, C, S)` → `(B·L·C, k)` windows, rows ordered (batch, window, channel).
 pub(crate) fn unfold<E: Float>(
@@ -64,6 +64,74 @@ fn column_reduce<E: Float>(
         .sum_pairs(cols)
 }
 
+/// Windows per tile of [`inference_tiles`]: about 1024 rows of the temporal conv
+/// output, so a tile's buffers stay in the core's cache.
+const TILE_ROWS: usize = 1024;
+
+/// Pure inference (fixed statistics, no tape): the whole front end tile by tile —
+/// unfold, temporal GEMM, normalise + ReLU and spatial GEMM for a block of
+/// windows at a time — instead of materialising the `B·L·C × F` activations.
+fn inference_tiles<E: Float>(
+    dev: &Cpu,
+    xv: &[E],
+    (b, c, s): (usize, usize, usize),
+    p: &FrontParams<'_, E, Cpu>,
+    (rm, rv): (&T1<E, Cpu>, &T1<E, Cpu>),
+) -> Result<Buf<E>, CpuError>
+where
+    Cpu: Device<E>,
+{
+    let (k, f) = *p.temporal_w.shape();
+    let dim = p.spatial_w.shape().1;
+    let l = (s - k) / p.stride + 1;
+    let wt = param_values(p.temporal_w)?;
+    let ws = param_values(p.spatial_w)?;
+    let (gv, bev) = (param_values(p.gamma)?, param_values(p.beta)?);
+    let (mean, var) = (param_values(rm)?, param_values(rv)?);
+    let bias: Vec<f64> = match p.temporal_b {
+        Some(bt) => param_values(bt)?.iter().map(|v| v.wide()).collect(),
+        None => vec![0.0; f],
+    };
+    // act = ReLU(z'·a + c) with a = γ/σ, c = β − (μ − b)·a.
+    let scale: Vec<f64> = (0..f)
+        .map(|j| gv[j].wide() / (var[j].wide() + p.eps).sqrt())
+        .collect();
+    let shift: Vec<E> = (0..f)
+        .map(|j| E::c(bev[j].wide() - (mean[j].wide() - bias[j]) * scale[j]))
+        .collect();
+    let scale: Vec<E> = scale.iter().map(|v| E::c(*v)).collect();
+    let sb = match p.spatial_b {
+        Some(t) => Some(param_values(t)?),
+        None => None,
+    };
+    let windows = b * l;
+    let tw = (TILE_ROWS / c.max(1)).max(1);
+    let mut y = Buf::zeros(dev, windows * dim)?;
+    y.par_chunks_mut(tw * dim).enumerate().for_each(|(t, yt)| {
+        let (w0, nw) = (t * tw, yt.len() / dim);
+        let mut u = Scratch::new(nw * c * k);
+        for w in 0..nw {
+            let (bi, li) = ((w0 + w) / l, (w0 + w) % l);
+            for ci in 0..c {
+                let src = &xv[(bi * c + ci) * s + li * p.stride..][..k];
+                u[(w * c + ci) * k..][..k].copy_from_slice(src);
+            }
+        }
+        let mut z = Scratch::new(nw * c * f);
+        matmul((nw * c, k, f), &u, false, &wt, false, &mut z, false, false);
+        simd::affine_relu_rows_in_place(&mut z, &scale, &shift);
+        matmul((nw, c * f, dim), &z, false, &ws, false, yt, false, false);
+        if let Some(sb) = &sb {
+            for row in yt.chunks_exact_mut(dim) {
+                for (o, v) in row.iter_mut().zip(sb) {
+                    *o += *v;
+                }
+            }
+        }
+    });
+    Ok(y)
+}
+
 pub(crate) fn conv_front<E: Float, T: Tape<E, Cpu>>(
     x: T3<E, Cpu, T>,
     p: &FrontParams<'_, E, Cpu>,
@@ -84,6 +152,11 @@ where
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let dev = x.device().clone();
     let xv = values(&x);
+    if let (false, Some((rm, rv))) = (T::OWNS_TAPE, p.running) {
+        let y = inference_tiles(&dev, &xv, (b, c, s), p, (rm, rv))?;
+        let out = dev.try_tensor_from_vec(y.into_vec(), (b, l, dim))?;
+        return Ok((out.put_tape(tape), None));
+    }
 
     // Temporal conv without its bias: z' = unfold(x)·W, an (m, f) matrix. The bias b
     // only shifts each filter's mean, so it is folded into the batch-norm constants
@@ -147,11 +220,21 @@ where
 
     // Spatial conv: each window's C·F activations are one row.
     let ws = param_values(p.spatial_w)?;
-    let mut y = matmul_new((b * l, c * f, dim), &act, false, &ws, false, true);
+    let mut y = Buf::zeros(&dev, b * l * dim)?;
+    matmul(
+        (b * l, c * f, dim),
+        &act,
+        false,
+        &ws,
+        false,
+        &mut y,
+        false,
+        true,
+    );
     if let Some(bs) = p.spatial_b {
         add_rows(&mut y, &param_values(bs)?);
     }
-    let out = dev.try_tensor_from_vec(y, (b, l, dim))?;
+    let out = dev.try_tensor_from_vec(y.into_vec(), (b, l, dim))?;
 
     let stats = if p.running.is_none() {
         Some(BatchStats {

@@ -221,68 +221,6 @@ pub(crate) fn matmul<E: Float>(
     }
 }
 
-/// `a (m×k) · b (k×n)` into a new row-major `Vec` (flags as in [`matmul`]) that is
-/// not zeroed first: GEMM without `read_dst` writes every output element before it
-/// reads any (it starts each output from 0, then accumulates over k-chunks).
-pub(crate) fn matmul_new<E: Float>(
-    (m, k, n): (usize, usize, usize),
-    a: &[E],
-    a_t: bool,
-    b: &[E],
-    b_t: bool,
-    parallel: bool,
-) -> Vec<E> {
-    assert!(a.len() >= m * k && b.len() >= k * n, "matmul operand sizes");
-    if m == 0 || n == 0 || k == 0 {
-        return vec![E::zero(); m * n];
-    }
-    let (a_rs, a_cs) = if a_t {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let (b_rs, b_cs) = if b_t {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
-    let par = if parallel {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    let mut c: Vec<E> = Vec::with_capacity(m * n);
-    // SAFETY: `c` has capacity for m·n elements; with `read_dst = false` and k > 0,
-    // gemm initialises every one of them (alpha is forced to 0, so the first
-    // k-chunk stores without loading) before reading any; the operand accesses are
-    // bounded by the assert above. Only then is the length set.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            E::one(),
-            E::one(),
-            false,
-            false,
-            false,
-            par,
-        );
-        c.set_len(m * n);
-    }
-    c
-}
-
 /// A strided matrix view for [`matmul_strided`]: element `(r, c)` is
 /// `data[offset + r·rs + c·cs]`.
 #[derive(Clone, Copy)]

@@ -5,8 +5,7 @@
 use dfdx::prelude::*;
 
 use super::host::{
-    add_column_sums, add_rows, grad_mut, matmul, matmul_new, param_values, restore_grad, take_grad,
-    values,
+    add_column_sums, add_rows, grad_mut, matmul, param_values, restore_grad, take_grad, values, Buf,
 };
 use crate::model::device::{Float, T1, T2};
 
@@ -25,11 +24,14 @@ where
     let dev = x.device().clone();
     let xv = values(&x);
     let wv = param_values(w)?;
-    let mut y = matmul_new((n, i, o), &xv, false, &wv, false, true);
+    // From the device's allocation cache: when it is enabled, a reused (zeroed)
+    // buffer is cheaper than fresh pages.
+    let mut y = Buf::zeros(&dev, n * o)?;
+    matmul((n, i, o), &xv, false, &wv, false, &mut y, false, true);
     if let Some(b) = b {
         add_rows(&mut y, &param_values(b)?);
     }
-    let out = dev.try_tensor_from_vec(y, (n, o))?;
+    let out = dev.try_tensor_from_vec(y.into_vec(), (n, o))?;
     if T::OWNS_TAPE {
         let (xg, wg, bg, og) = (x.ghost(), w.ghost(), b.map(|b| b.ghost()), out.ghost());
         tape.add_backward_op(move |grads| {
