@@ -83,8 +83,11 @@ fn io_err(path: &Path, e: std::io::Error) -> String {
     format!("{}: {e}", path.display())
 }
 
-/// `<folder>/ratings.csv` → (subject, trial) → (valence, arousal).
-fn read_ratings(folder: &Path) -> Result<BTreeMap<(u16, u16), (f32, f32)>, String> {
+/// (subject, trial) → (valence, arousal).
+type Ratings = BTreeMap<(u16, u16), (f32, f32)>;
+
+/// `<folder>/ratings.csv`.
+fn read_ratings(folder: &Path) -> Result<Ratings, String> {
     let path = folder.join("ratings.csv");
     let text = fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
     let mut lines = text.lines().enumerate();

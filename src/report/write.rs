@@ -31,16 +31,6 @@ pub fn pm(ms: (f64, f64)) -> String {
     format!("{} ± {std}", pct(ms.0))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_small_std_next_to_a_percent_mean_stays_in_points() {
-        assert_eq!(super::pm((58.75, 0.091)), "58.75 ± 0.09");
-        assert_eq!(super::pm((0.5875, 0.00091)), "58.75 ± 0.09");
-        assert_eq!(super::pm((f64::NAN, f64::NAN)), "- ± -");
-    }
-}
-
 pub fn results_csv(c: &Collected) -> String {
     let mut s = String::from("model,variation,target,folds,accuracy_mean,accuracy_std,f1_mean,f1_std,macro_f1_mean,macro_f1_std\n");
     for r in &c.scores {
@@ -181,4 +171,14 @@ pub fn write(dir: &Path, p: &Pipeline, summary: &RunSummary) -> std::io::Result<
     let index = dir.join("index.md");
     std::fs::write(&index, md)?;
     Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_small_std_next_to_a_percent_mean_stays_in_points() {
+        assert_eq!(super::pm((58.75, 0.091)), "58.75 ± 0.09");
+        assert_eq!(super::pm((0.5875, 0.00091)), "58.75 ± 0.09");
+        assert_eq!(super::pm((f64::NAN, f64::NAN)), "- ± -");
+    }
 }
