@@ -2,7 +2,7 @@
 //! the project. The ablation runs at a tiny size and is compared with a committed
 //! baseline (`tests/baselines/ablation-tiny.json`): the reproducible CI benchmark.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::util::Project;
 
@@ -19,8 +19,8 @@ fn project() -> Project {
             .expect("pipeline file");
         p.write(&format!("pipelines/{f}.yaml"), &text);
     }
-    let example = std::fs::read_to_string(repo().join("examples/own_format.rs")).expect("example");
-    p.write("examples/own_format.rs", &example);
+    let example = std::fs::read_to_string(repo().join("src/bin/own-format.rs")).expect("example");
+    p.write("src/bin/own-format.rs", &example);
     p
 }
 
@@ -202,15 +202,9 @@ fn the_real_data_pipelines_say_what_to_download_when_the_folder_is_missing() {
     }
 }
 
-/// The example converter that `dataset-swap.yaml` runs (built by `cargo test`).
+/// The example converter that `dataset-swap.yaml` runs (a binary of this package).
 fn converter() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/main-HASH → target/<profile>/examples/own_format
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile folder");
-    profile_dir.join("examples/own_format")
+    PathBuf::from(env!("CARGO_BIN_EXE_own-format"))
 }
 
 #[test]

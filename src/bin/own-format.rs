@@ -15,8 +15,8 @@
 //! `windows` stage drops or subtracts it), sampled at `--rate` Hz.
 //!
 //! ```text
-//! cargo run -q --example own_format -- convert <folder> <out> [--rate 128]
-//! cargo run -q --example own_format -- demo <folder> [--subjects 2 --trials 10 --seconds 30 --seed 0]
+//! cargo run -q --bin own-format -- convert <folder> <out> [--rate 128]
+//! cargo run -q --bin own-format -- demo <folder> [--subjects 2 --trials 10 --seconds 30 --seed 0]
 //! ```
 //! `demo` writes such a folder from the synthetic DEAP model, so the example runs
 //! without any download. Errors name the file and line; the exit status is 1.
@@ -44,12 +44,12 @@ fn main() -> ExitCode {
             opts(&args[3..]).and_then(|o| convert(Path::new(&args[1]), Path::new(&args[2]), &o))
         }
         Some("demo") if args.len() >= 2 => opts(&args[2..]).and_then(|o| demo(Path::new(&args[1]), &o)),
-        _ => Err("usage: own_format convert <folder> <out> [--rate HZ] | demo <folder> [--subjects N --trials N --seconds S --seed N]".into()),
+        _ => Err("usage: own-format convert <folder> <out> [--rate HZ] | demo <folder> [--subjects N --trials N --seconds S --seed N]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("own_format: {e}");
+            eprintln!("own-format: {e}");
             ExitCode::FAILURE
         }
     }
@@ -195,7 +195,7 @@ fn convert(folder: &Path, out: &Path, o: &BTreeMap<String, f64>) -> Result<(), S
         DATASET,
         &[
             ("source", source),
-            ("reader", "own_format example 1".into()),
+            ("reader", "pipe own-format example 1".into()),
         ],
     )
     .map_err(|e| e.to_string())?;
