@@ -75,3 +75,28 @@ proptest! {
         prop_assert_ne!(before.len(), more.len());
     }
 }
+
+/// A distillation pipeline whose two variations differ only in `feedback_every`.
+fn distill_variations(feedback: &str) -> String {
+    format!(
+        "name: inert\nstages:\n  data: {{ uses: synthetic-deap }}\n  recordings: {{ uses: ingest-deap, needs: [data] }}\n  windows: {{ uses: windows, needs: [recordings] }}\n  splits: {{ uses: folds, needs: [windows] }}\n  teacher: {{ uses: train-teacher, needs: [windows, splits] }}\n  student:\n    uses: distill\n    needs: [teacher, windows, splits]\n    with: {{ feedback: {feedback} }}\nvariations:\n  a: {{ student.feedback_every: 2, student.eps_factor: 0.5 }}\n  b: {{ student.feedback_every: 3, student.eps_factor: 0.25 }}\n"
+    )
+}
+
+#[test]
+fn parameters_a_stage_declares_inert_stay_out_of_the_key() {
+    // feedback: none — the feedback constants cannot change the student: one instance
+    // serves both variations.
+    let none = ids(&distill_variations("none"));
+    // data, recordings, windows, splits, teacher, one student
+    assert_eq!(none.len(), 6, "{none:?}");
+    // with feedback they matter: a student per variation
+    let meta = ids(&distill_variations("meta"));
+    assert_eq!(meta.len(), 7, "{meta:?}");
+    let first_order = ids(&distill_variations("first-order"));
+    assert_eq!(first_order.len(), 7, "{first_order:?}");
+    // first-order ignores eps_factor alone: variations differing only there share it
+    let only_eps = distill_variations("first-order")
+        .replace("student.feedback_every: 3", "student.feedback_every: 2");
+    assert_eq!(ids(&only_eps).len(), 6);
+}

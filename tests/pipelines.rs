@@ -128,6 +128,24 @@ fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed
         "{}",
         plan.stdout
     );
+    // a feedback constant: V1 and V2 run without feedback (the constant is inert for
+    // them and not in their keys), so only V3's students and evaluation rerun
+    let mut args = with_tiny(&["plan", "pipelines/ablation.yaml"]);
+    args.extend(["--set", "student.feedback_every=1"]);
+    let plan = p.pipe(&args);
+    plan.ok();
+    let to_run: Vec<&str> = plan
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" run "))
+        .collect();
+    assert_eq!(to_run.len(), 2 * 2 + 1, "{}", plan.stdout);
+    assert!(
+        to_run.iter().all(|l| l.contains("v3-feedback")
+            && (l.contains("student[") || l.contains("scores"))),
+        "{}",
+        plan.stdout
+    );
 }
 
 #[test]

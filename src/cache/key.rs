@@ -1,7 +1,8 @@
 //! The cache key of an instance.
 //!
 //! blake3 over the canonical JSON of: the stage (built-in name and implementation
-//! version, or the shell command), the resolved parameters, the matrix cell, the
+//! version, or the shell command), the resolved parameters (less those the stage
+//! declares inert given the others, `Stage::inert_params`), the matrix cell, the
 //! compute backend, the content digests of its upstream outputs and of the external
 //! files it reads. Input *digests*, not upstream keys: an upstream stage that reran
 //! and wrote the same bytes leaves this key unchanged (early cut-off).
@@ -31,7 +32,7 @@ pub fn compute(inst: &Instance, inputs: &[KeyInput], externals: &[(String, Strin
         "uses": inst.uses(),
         "version": inst.version,
         "command": command,
-        "params": Value::Object(inst.params.clone()),
+        "params": Value::Object(inst.key_params()),
         "cell": Value::Object(inst.cell.clone().into_iter().collect()),
         "backend": inst.backend.to_string(),
         "seed": inst.seed,

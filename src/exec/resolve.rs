@@ -104,6 +104,8 @@ pub fn reason(cache: &Cache, pipeline: &str, inst: &Instance, now: &Resolved) ->
     let mut keys: Vec<&String> = old.params.keys().chain(inst.params.keys()).collect();
     keys.sort();
     keys.dedup();
+    // Inert parameters (given the current values) are not in the key: not a reason.
+    keys.retain(|k| !inst.inert.contains(k));
     for k in keys {
         let (a, b) = (old.params.get(k), inst.params.get(k));
         if a != b {

@@ -314,7 +314,7 @@ fn expand_variation(
                 "uses": inst.uses(),
                 "action": match &inst.action { Action::Run(c) => Value::String(c.clone()), Action::Uses(_) => Value::Null },
                 "version": inst.version,
-                "params": Value::Object(inst.params.clone()),
+                "params": Value::Object(inst.key_params()),
                 "cell": Value::Object(inst.cell.clone().into_iter().collect()),
                 "backend": inst.backend.to_string(),
                 "upstream": upstream_ids,
@@ -423,6 +423,7 @@ fn resolve(
         version: 0,
         cell: cell.clone(),
         params: Map::new(),
+        inert: Vec::new(),
         externals: Vec::new(),
         needs: Vec::new(),
         variations: Vec::new(),
@@ -661,6 +662,14 @@ fn resolve_uses(
         Some(s) => s as u64,
         None => seed_from(cell, stage.name()),
     };
+    if errs.list.is_empty() {
+        let resolved = stages::Params(inst.params.clone());
+        inst.inert = stage
+            .inert_params(&resolved)
+            .into_iter()
+            .map(String::from)
+            .collect();
+    }
 }
 
 fn seed_from(cell: &IndexMap<String, Value>, uses: &str) -> u64 {

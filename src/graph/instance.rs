@@ -31,6 +31,9 @@ pub struct Instance {
     /// Resolved parameters as written (defaults filled, types checked). For `run:`
     /// stages: `command`, `deps`, `outs`.
     pub params: Map<String, Value>,
+    /// Parameters the stage declares irrelevant given the others
+    /// (`Stage::inert_params`): passed to the stage, left out of the cache key.
+    pub inert: Vec<String>,
     pub externals: Vec<External>,
     /// Upstream instances, in `needs` order.
     pub needs: Vec<usize>,
@@ -44,6 +47,15 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The parameters that identify the outputs: `params` without the inert ones.
+    pub fn key_params(&self) -> Map<String, Value> {
+        self.params
+            .iter()
+            .filter(|(k, _)| !self.inert.iter().any(|i| i == *k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// `teacher[target=arousal, fold=0]`.
     pub fn label(&self) -> String {
         if self.cell.is_empty() {

@@ -36,17 +36,14 @@ use stages::data::synthetic_deap::SyntheticDeap;
 use stages::{Context, Params, Stage};
 
 fn params(stage: &dyn Stage, set: &[(&str, Value)]) -> Params {
-    let mut p = Map::new();
-    for spec in stage.params() {
-        p.insert(
-            spec.name.clone(),
-            spec.default.clone().unwrap_or(Value::Null),
-        );
-    }
-    for (k, v) in set {
-        p.insert(k.to_string(), v.clone());
-    }
-    Params(p)
+    let set: Map<String, Value> = set
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    Params::resolve(stage, &Value::Object(set)).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    })
 }
 
 fn main() {

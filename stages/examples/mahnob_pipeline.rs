@@ -20,21 +20,7 @@ use stages::data::{
 use stages::{Context, Input, Params, Stage};
 
 fn params(stage: &dyn Stage, overrides: &Value) -> Params {
-    let mut m = Map::new();
-    for spec in stage.params() {
-        let v = overrides
-            .get(&spec.name)
-            .cloned()
-            .or(spec.default.clone())
-            .unwrap_or(Value::Null);
-        let v = if v.is_null() {
-            v
-        } else {
-            spec.kind.coerce(&v).expect("valid parameter")
-        };
-        m.insert(spec.name.clone(), v);
-    }
-    Params(m)
+    Params::resolve(stage, overrides).expect("valid parameters")
 }
 
 fn run(

@@ -25,6 +25,13 @@ pub trait Stage: Send + Sync {
     /// Every parameter the stage accepts; `with:` is checked against this before
     /// anything runs.
     fn params(&self) -> Vec<ParamSpec>;
+    /// The parameters that cannot change this stage's outputs, given the values of
+    /// all of them (resolved, defaults filled): the engine leaves these out of the
+    /// cache key, so changing one reruns nothing. `distill` with `feedback: none`
+    /// ignores the feedback constants. Default: none.
+    fn inert_params(&self, _params: &Params) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// The files this stage reads from upstream instances (e.g. `windows.parquet`).
     fn consumes(&self) -> Vec<&'static str> {
         Vec::new()
@@ -207,6 +214,39 @@ impl ParamSpec {
 pub struct Params(pub Map<String, Value>);
 
 impl Params {
+    /// `stage`'s parameters as the engine resolves them, for running a stage outside a
+    /// pipeline (examples, benches, tests): the defaults, overridden by the entries of
+    /// `overrides` (a JSON object), each checked and coerced by its declared kind. A
+    /// parameter without default and not given is null.
+    pub fn resolve(stage: &dyn Stage, overrides: &Value) -> Result<Params, String> {
+        let given = match overrides {
+            Value::Object(o) => o.clone(),
+            Value::Null => Map::new(),
+            other => return Err(format!("overrides must be an object, got {other}")),
+        };
+        let specs = stage.params();
+        if let Some(k) = given.keys().find(|k| !specs.iter().any(|s| &s.name == *k)) {
+            return Err(format!("{} has no parameter `{k}`", stage.name()));
+        }
+        let mut m = Map::new();
+        for spec in specs {
+            let v = given
+                .get(&spec.name)
+                .or(spec.default.as_ref())
+                .cloned()
+                .unwrap_or(Value::Null);
+            let v = if v.is_null() {
+                v
+            } else {
+                spec.kind
+                    .coerce(&v)
+                    .map_err(|e| format!("parameter `{}`: {e}", spec.name))?
+            };
+            m.insert(spec.name, v);
+        }
+        Ok(Params(m))
+    }
+
     fn get(&self, name: &str) -> Result<&Value, StageError> {
         self.0
             .get(name)

@@ -19,18 +19,11 @@ use crate::data::synthetic_deap::{generate_subject, SynthConfig, SyntheticDeap};
 use crate::stage::{Context, Input, Outcome, Params, Stage, StageError};
 
 fn params(stage: &dyn Stage, set: &[(&str, Value)]) -> Params {
-    let mut p = Map::new();
-    for spec in stage.params() {
-        p.insert(
-            spec.name.clone(),
-            spec.default.clone().unwrap_or(Value::Null),
-        );
-    }
-    for (k, v) in set {
-        assert!(p.contains_key(*k), "unknown param {k}");
-        p.insert(k.to_string(), v.clone());
-    }
-    Params(p)
+    let set: Map<String, Value> = set
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    Params::resolve(stage, &Value::Object(set)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run(

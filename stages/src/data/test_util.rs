@@ -10,28 +10,7 @@ use crate::stage::{Context, Input, Params, Stage};
 /// The stage's defaults overridden by `overrides` (a JSON object), coerced as the
 /// engine would.
 pub fn params_for(stage: &dyn Stage, overrides: Value) -> Params {
-    let mut m = Map::new();
-    for spec in stage.params() {
-        let v = overrides
-            .get(&spec.name)
-            .cloned()
-            .or(spec.default.clone())
-            .unwrap_or(Value::Null);
-        let v = if v.is_null() {
-            v
-        } else {
-            spec.kind
-                .coerce(&v)
-                .unwrap_or_else(|e| panic!("{}: {e}", spec.name))
-        };
-        m.insert(spec.name.clone(), v);
-    }
-    if let Value::Object(o) = &overrides {
-        for k in o.keys() {
-            assert!(m.contains_key(k), "{} has no parameter {k}", stage.name());
-        }
-    }
-    Params(m)
+    Params::resolve(stage, &overrides).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A context whose upstream folders are `inputs` (stage name, folder).

@@ -281,7 +281,7 @@ fn read_subject(path: &Path, subject: u16, names: &[&str]) -> Result<SubjectTria
 }
 
 /// Streams rows of `windows.parquet`.
-struct WindowsWriter {
+pub(crate) struct WindowsWriter {
     path: std::path::PathBuf,
     writer: ArrowWriter<File>,
     schema: SchemaRef,
@@ -298,7 +298,7 @@ struct WindowsWriter {
 }
 
 impl WindowsWriter {
-    fn create(
+    pub(crate) fn create(
         path: &Path,
         width: usize,
         metadata: Vec<(&str, String)>,
@@ -349,7 +349,7 @@ impl WindowsWriter {
 
     /// `data`: the window's `C × T` values, channel-major.
     #[allow(clippy::too_many_arguments)]
-    fn push(
+    pub(crate) fn push(
         &mut self,
         subject: u16,
         trial: u16,
@@ -399,7 +399,7 @@ impl WindowsWriter {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<(), StageError> {
+    pub(crate) fn finish(mut self) -> Result<(), StageError> {
         self.flush()?;
         let path = self.path.clone();
         self.writer

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
 use crate::model::{ParamsExt, Regressor, RegressorConfig, Student, Teacher};
-use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Params, Stage, StageError};
 use crate::train::common::{
     adam, cell, cell_params, finish, load_data, network_params, predictions, require_cpu,
     student_config, write_test_predictions, LEARNING_CURVE,
@@ -131,6 +131,17 @@ fn kd_weights(ctx: &Context) -> Result<KdWeights, StageError> {
     }
     Ok(w)
 }
+
+/// The parameters of the feedback phase alone (read by [`feedback_config`]).
+const FEEDBACK_CONSTANTS: [&str; 7] = [
+    "feedback_every",
+    "pilot_lr",
+    "eps_factor",
+    "lambda_ce",
+    "lambda_fb",
+    "teacher_lr",
+    "quiz_batch",
+];
 
 fn feedback_config(ctx: &Context) -> Result<FeedbackConfig, StageError> {
     let p = &ctx.params;
@@ -283,6 +294,16 @@ impl Stage for Distill {
     }
     fn params(&self) -> Vec<ParamSpec> {
         distill_params()
+    }
+    fn inert_params(&self, params: &Params) -> Vec<&'static str> {
+        match params.str("feedback") {
+            // V1/V2: no feedback step runs, so none of its constants matters.
+            Ok("none") => FEEDBACK_CONSTANTS.to_vec(),
+            // No finite-difference HVP; the quiz batch is drawn (from its own seeded
+            // stream) but not used.
+            Ok("first-order") => vec!["eps_factor", "quiz_batch"],
+            _ => Vec::new(),
+        }
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![TEACHER_CHECKPOINT, WINDOWS, SPLITS]

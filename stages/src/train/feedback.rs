@@ -30,7 +30,7 @@ use dfdx::prelude::*;
 
 use crate::model::{Mode, ModelError, ParamVec, ParamsExt, T3};
 use crate::train::distill::{
-    paired, student_forward, teacher_ce, teacher_forward, Distiller, Feedback, KdBatch,
+    paired, student_forward, teacher_ce, teacher_forward, Distiller, Feedback, KdBatch, Outputs,
 };
 use crate::train::losses::{cross_entropy, kl_logits, teaching_loss, KdWeights};
 
@@ -72,6 +72,19 @@ where
         Ok(stats)
     }
 
+    /// The teacher's forward on `b` (eval mode) with a fresh tape on its parameters:
+    /// logits and, when the feature term is on, the features to match.
+    fn taped_teacher(&self, b: &KdBatch<E>) -> Result<Outputs<E, OwnedTape<E, Cpu>>, ModelError> {
+        let (eeg, eog) = b.teacher_inputs(&self.dev);
+        teacher_forward(
+            &self.teacher,
+            eeg.traced(self.teacher.alloc_grads()?),
+            eog,
+            self.uses_features(),
+            self.student.1.is_some(),
+        )
+    }
+
     /// The gradient store of `λ_ce·∇CE(y, p_T) + λ_fb·meta-gradient` for the teacher.
     pub fn meta_teacher_grads(
         &self,
@@ -81,17 +94,9 @@ where
         lambda_fb: f64,
     ) -> Result<(Gradients<E, Cpu>, FeedbackStats), ModelError> {
         let feat = self.uses_features();
-        let raw = self.student.1.is_some();
         // Teacher forward with a tape: its values feed the pilot step, its tape the
         // final backward.
-        let (eeg, eog) = b.teacher_inputs(&self.dev);
-        let (zt, ft) = teacher_forward(
-            &self.teacher,
-            eeg.traced(self.teacher.alloc_grads()?),
-            eog,
-            feat,
-            raw,
-        )?;
+        let (zt, ft) = self.taped_teacher(b)?;
         let (zt, tape) = zt.split_tape();
         let ft_const: Option<T3<E, Cpu>> = ft.as_ref().map(|f| f.retaped::<NoneTape>());
 
@@ -166,16 +171,7 @@ where
         lambda_ce: f64,
         lambda_fb: f64,
     ) -> Result<(Gradients<E, Cpu>, FeedbackStats), ModelError> {
-        let feat = self.uses_features();
-        let raw = self.student.1.is_some();
-        let (eeg, eog) = b.teacher_inputs(&self.dev);
-        let (zt, ft) = teacher_forward(
-            &self.teacher,
-            eeg.traced(self.teacher.alloc_grads()?),
-            eog,
-            feat,
-            raw,
-        )?;
+        let (zt, ft) = self.taped_teacher(b)?;
         let (zt, tape) = zt.split_tape();
         let ft_const: Option<T3<E, Cpu>> = ft.map(|f| f.retaped::<NoneTape>());
         let mut pilot = self.pilot(b, &zt, ft_const.as_ref())?;

@@ -7,9 +7,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt16Array, UInt8Array,
-};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt16Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
@@ -166,88 +164,42 @@ fn props(meta: Vec<KeyValue>) -> WriterProperties {
         .build()
 }
 
-/// Write `fix` as `windows.parquet` (schema and metadata of the table contract).
+/// Write `fix` as `windows.parquet` through the `windows` stage's own writer (schema
+/// and metadata of the table contract).
 pub fn write_windows(path: &Path, fix: &WindowsFixture) -> Result<(), StageError> {
     let row_len = fix.channels.len() * fix.samples;
-    let item = Arc::new(Field::new("item", DataType::Float32, false));
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("subject", DataType::UInt16, false),
-        Field::new("trial", DataType::UInt16, false),
-        Field::new("window", DataType::UInt16, false),
-        Field::new("arousal", DataType::UInt8, false),
-        Field::new("valence", DataType::UInt8, false),
-        Field::new("arousal_rating", DataType::Float32, false),
-        Field::new("valence_rating", DataType::Float32, false),
-        Field::new(
-            "data",
-            DataType::FixedSizeList(item.clone(), row_len as i32),
-            false,
-        ),
-    ]));
-    let rows: Vec<FixtureRow> = fix.rows().collect();
-    let a: Vec<u8> = rows
-        .iter()
-        .map(|r| fix.arousal_of(r.subject, r.trial))
-        .collect();
-    let v: Vec<u8> = rows
-        .iter()
-        .map(|r| fix.valence_of(r.subject, r.trial))
-        .collect();
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt16Array::from(
-            rows.iter().map(|r| r.subject).collect::<Vec<_>>(),
-        )),
-        Arc::new(UInt16Array::from(
-            rows.iter().map(|r| r.trial).collect::<Vec<_>>(),
-        )),
-        Arc::new(UInt16Array::from(
-            rows.iter().map(|r| r.window).collect::<Vec<_>>(),
-        )),
-        Arc::new(UInt8Array::from(a.clone())),
-        Arc::new(UInt8Array::from(v.clone())),
-        Arc::new(Float32Array::from(
-            a.iter().map(|&x| 3.0 + 4.0 * x as f32).collect::<Vec<_>>(),
-        )),
-        Arc::new(Float32Array::from(
-            v.iter().map(|&x| 3.0 + 4.0 * x as f32).collect::<Vec<_>>(),
-        )),
-        Arc::new(
-            FixedSizeListArray::try_new(
-                item,
-                row_len as i32,
-                Arc::new(Float32Array::from(fix.data.clone())),
-                None,
-            )
-            .map_err(|e| err(path, e))?,
-        ),
-    ];
     let kinds: Vec<&str> = fix
         .channels
         .iter()
         .map(|c| crate::data::tables::channel_kind(c))
         .collect();
     let meta = vec![
-        KeyValue::new(
-            "channels".into(),
+        (
+            "channels",
             serde_json::to_string(&fix.channels).expect("strings serialise"),
         ),
-        KeyValue::new(
-            "kinds".into(),
+        (
+            "kinds",
             serde_json::to_string(&kinds).expect("strings serialise"),
         ),
-        KeyValue::new(
-            "samples".into(),
+        (
+            "samples",
             fix.samples_meta_override.unwrap_or(fix.samples).to_string(),
         ),
-        KeyValue::new("sample_rate".into(), "128".to_string()),
-        KeyValue::new("dataset".into(), "fixture".to_string()),
+        ("sample_rate", "128".to_string()),
+        ("dataset", "fixture".to_string()),
     ];
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(path, e))?;
-    let file = File::create(path).map_err(|e| StageError::io(path, e))?;
-    let mut w = ArrowWriter::try_new(file, schema, Some(props(meta))).map_err(|e| err(path, e))?;
-    w.write(&batch).map_err(|e| err(path, e))?;
-    w.close().map_err(|e| err(path, e))?;
-    Ok(())
+    let mut w = crate::data::windows::WindowsWriter::create(path, row_len, meta)?;
+    for (i, r) in fix.rows().enumerate() {
+        let (a, v) = (
+            fix.arousal_of(r.subject, r.trial),
+            fix.valence_of(r.subject, r.trial),
+        );
+        let ratings = (3.0 + 4.0 * a as f32, 3.0 + 4.0 * v as f32);
+        let data = &fix.data[i * row_len..(i + 1) * row_len];
+        w.push(r.subject, r.trial, r.window, (a, v), ratings, data)?;
+    }
+    w.finish()
 }
 
 /// Write `splits.parquet`.
