@@ -141,8 +141,9 @@ fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed
         .collect();
     assert_eq!(to_run.len(), 2 * 2 + 1, "{}", plan.stdout);
     assert!(
-        to_run.iter().all(|l| l.contains("v3-feedback")
-            && (l.contains("student[") || l.contains("scores"))),
+        to_run
+            .iter()
+            .all(|l| l.contains("v3-feedback") && (l.contains("student[") || l.contains("scores"))),
         "{}",
         plan.stdout
     );

@@ -22,12 +22,13 @@ fn pct(v: f64) -> String {
 /// Mean ± std; the mean decides whether both are fractions (a std of 0.09 points
 /// next to a mean of 58.7 is not 9 %).
 pub fn pm(ms: (f64, f64)) -> String {
-    let std = if ms.0.abs() > 1.0 {
+    let std = if ms.1.is_nan() {
+        "-".into()
+    } else if ms.0.abs() > 1.0 {
         format!("{:.2}", ms.1)
     } else {
         pct(ms.1)
     };
-    let std = if ms.1.is_nan() { "-".into() } else { std };
     format!("{} ± {std}", pct(ms.0))
 }
 

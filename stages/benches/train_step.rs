@@ -15,6 +15,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use stages::model::{Adam, Mode, ParamsExt, Student, StudentConfig, Teacher, TeacherConfig, T3};
 
+// The allocator of the `pipe` binary, where stages run (see src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
