@@ -111,42 +111,37 @@ fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed
         warm.stdout
     );
     // a distillation parameter: only the distilled students and the evaluation rerun
-    let mut args = with_tiny(&["plan", "pipelines/ablation.yaml"]);
-    args.extend(["--set", "student.temperature=2"]);
-    let plan = p.pipe(&args);
-    plan.ok();
-    let to_run: Vec<&str> = plan
-        .stdout
-        .lines()
-        .filter(|l| l.contains(" run "))
-        .collect();
-    assert_eq!(to_run.len(), 2 * 2 * 3 + 3, "{}", plan.stdout);
+    let to_run = planned(&p, "student.temperature=2");
+    assert_eq!(to_run.len(), 2 * 2 * 3 + 3, "{to_run:#?}");
     assert!(
         to_run
             .iter()
             .all(|l| l.contains("student[") || l.contains("scores")),
-        "{}",
-        plan.stdout
+        "{to_run:#?}"
     );
     // a feedback constant: V1 and V2 run without feedback (the constant is inert for
     // them and not in their keys), so only V3's students and evaluation rerun
-    let mut args = with_tiny(&["plan", "pipelines/ablation.yaml"]);
-    args.extend(["--set", "student.feedback_every=1"]);
-    let plan = p.pipe(&args);
-    plan.ok();
-    let to_run: Vec<&str> = plan
-        .stdout
-        .lines()
-        .filter(|l| l.contains(" run "))
-        .collect();
-    assert_eq!(to_run.len(), 2 * 2 + 1, "{}", plan.stdout);
+    let to_run = planned(&p, "student.feedback_every=1");
+    assert_eq!(to_run.len(), 2 * 2 + 1, "{to_run:#?}");
     assert!(
         to_run
             .iter()
             .all(|l| l.contains("v3-feedback") && (l.contains("student[") || l.contains("scores"))),
-        "{}",
-        plan.stdout
+        "{to_run:#?}"
     );
+}
+
+/// The lines of `pipe plan` (tiny ablation, one `--set`) for instances that would run.
+fn planned(p: &Project, set: &str) -> Vec<String> {
+    let mut args = with_tiny(&["plan", "pipelines/ablation.yaml"]);
+    args.extend(["--set", set]);
+    let plan = p.pipe(&args);
+    plan.ok();
+    plan.stdout
+        .lines()
+        .filter(|l| l.contains(" run "))
+        .map(String::from)
+        .collect()
 }
 
 #[test]

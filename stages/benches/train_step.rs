@@ -6,6 +6,23 @@
 //! `BENCH_BATCH` (64), `BENCH_STEPS` (10), `BENCH_NETS` (`teacher,student`),
 //! `BENCH_CACHE` (`1`, the default: enable dfdx's allocation cache), `BENCH_WHAT`
 //! (`train,eval`).
+//!
+//! Measured 2026-12-02 on a 2-core Xeon VM with AVX-512 (the dev profile builds
+//! `stages` and the dependencies at opt-level 3: `cargo build --workspace --benches`,
+//! then `BENCH_THREADS=2 BENCH_STEPS=10 target/debug/deps/train_step-*` alternated
+//! three times with `python3 stages/benches/torch_step.py --threads 2`, torch 2.15),
+//! medians in ms:
+//!
+//! | | dfdx | PyTorch |
+//! |---|---|---|
+//! | teacher train step | 470–501 | 401–443 |
+//! | student train step | 178–192 | 149–166 |
+//! | teacher eval forward | 126–128 | 57–61 |
+//! | student eval forward | 44–50 | 18–20 |
+//!
+//! 45 % of a step is gemm 0.15's AVX2/FMA microkernels (no AVX-512 on stable Rust
+//! there; PyTorch's oneDNN uses it). On an earlier AVX2 VM the same bench gave the
+//! teacher step 262.5 ms against PyTorch's 387.8 ms and the student 92.9 against 145.9.
 
 use std::time::Instant;
 
