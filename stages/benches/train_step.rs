@@ -21,7 +21,7 @@
 //! | student eval forward | 44–50 | 18–20 |
 //!
 //! 45 % of a step is gemm 0.15's AVX2/FMA microkernels (no AVX-512 on stable Rust
-//! there; PyTorch's oneDNN uses it). On an earlier AVX2 VM the same bench gave the
+//! there; PyTorch's oneDNN uses it). On the VM of an earlier session the same bench gave the
 //! teacher step 262.5 ms against PyTorch's 387.8 ms and the student 92.9 against 145.9.
 
 use std::time::Instant;
