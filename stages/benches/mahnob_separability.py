@@ -3,7 +3,8 @@
 band-power + logistic-regression baseline (not the paper's model), evaluated on
 the `folds` stage's splits (train+val fit, test scored).
 
-    cargo run --release -p stages --example mahnob_pipeline -- /tmp/mp
+    cargo build --workspace --examples
+    target/debug/examples/mahnob_pipeline /tmp/mp
     python3 stages/benches/mahnob_separability.py /tmp/mp
 
 Needs numpy, pyarrow, scikit-learn. Prints accuracy (mean ± sd over folds) for

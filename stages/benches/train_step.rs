@@ -2,7 +2,9 @@
 //! student at the spec's sizes on the CPU, and one eval forward; compare with
 //! `benches/torch_step.py` (same network in PyTorch) at the same thread count.
 //!
-//! `cargo bench -p stages --bench train_step` — environment: `BENCH_THREADS` (2),
+//! `cargo build --workspace --benches`, then run `target/debug/deps/train_step-*` (the
+//! dev profile optimises the stage library and the dependencies; `cargo bench` builds
+//! everything again in release) — environment: `BENCH_THREADS` (2),
 //! `BENCH_BATCH` (64), `BENCH_STEPS` (10), `BENCH_NETS` (`teacher,student`),
 //! `BENCH_CACHE` (`1`, the default: enable dfdx's allocation cache), `BENCH_WHAT`
 //! (`train,eval`).

@@ -2,10 +2,10 @@
 //! spec's network sizes (teacher 28 EEG + 2 EOG channels, student 2 EOG channels,
 //! 512 samples).
 //!
-//! `cargo run --release -p stages --example feedback_cost -- [batch] [iterations] [threads]`
-//! (or, to reuse the dev build of the dependencies, which are at opt-level 3 there:
-//! `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo run -p stages --example feedback_cost -- ...`)
-//! (defaults 64, 5, 2). Prints the median wall time of: a plain teaching step (V2),
+//! `cargo build --workspace --examples`, then
+//! `target/debug/examples/feedback_cost [batch] [iterations] [threads]` (defaults 64, 5,
+//! 2; the dev profile builds the stage library and the dependencies optimised, and a
+//! workspace-wide build reuses the artifacts of `cargo test --workspace`). Prints the median wall time of: a plain teaching step (V2),
 //! a meta feedback step alone, a first-order feedback step alone, and the cost per
 //! student step relative to V2 for k = 1, 2, 4, 8.
 

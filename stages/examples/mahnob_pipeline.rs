@@ -4,9 +4,12 @@
 //! `benches/mahnob_separability.py`.
 //!
 //! ```text
-//! cargo run --release -p stages --example mahnob_pipeline -- OUT [subjects] [sessions] [stimulus_s] [threads]
-//! cargo run --release -p stages --example mahnob_pipeline -- --windows RECORDINGS_DIR OUT
+//! cargo build --workspace --examples
+//! target/debug/examples/mahnob_pipeline OUT [subjects] [sessions] [stimulus_s] [threads]
+//! target/debug/examples/mahnob_pipeline --windows RECORDINGS_DIR OUT
 //! ```
+//! (A workspace-wide build reuses the dependencies of `cargo test --workspace`; `-p
+//! stages` alone resolves other features of shared crates and rebuilds polars.)
 //! The second form runs only the windows stage (default parameters) on an existing
 //! recordings.parquet + labels.parquet, e.g. to watch its memory on a large table.
 

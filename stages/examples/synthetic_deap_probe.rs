@@ -7,8 +7,8 @@
 //! and the label ceiling (how often a label agrees with the sign of its latent).
 //!
 //! ```text
-//! cargo run -p stages --example synthetic_deap_probe --config 'profile.dev.package.stages.opt-level=3' \
-//!     -- [subjects trials seconds eeg_effect eog_effect label_noise seed]
+//! cargo build --workspace --examples
+//! target/debug/examples/synthetic_deap_probe [subjects trials seconds eeg_effect eog_effect label_noise seed]
 //! ```
 
 use rand::seq::SliceRandom;

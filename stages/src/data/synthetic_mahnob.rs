@@ -53,7 +53,7 @@
 //!
 //! Measured separability (a band-power + logistic-regression baseline, not the
 //! method's model; `stages/benches/mahnob_separability.py` on the output of
-//! `cargo run -p stages --example mahnob_pipeline -- /tmp/mp2 8 20 20`: 8
+//! `target/debug/examples/mahnob_pipeline /tmp/mp2 8 20 20`: 8
 //! subjects × 20 sessions of 20 s, default effects, ingest/windows defaults,
 //! 5-fold trial-kfold): arousal 77.5 ± 5.6 % with EEG + EOG proxy, 62.2 ± 4.9 %
 //! with the EOG proxy alone; valence 79.8 ± 3.1 % and 61.3 ± 5.0 %; chance
