@@ -9,22 +9,22 @@
 //! `BENCH_CACHE` (`1`, the default: enable dfdx's allocation cache), `BENCH_WHAT`
 //! (`train,eval`).
 //!
-//! Measured 2026-12-02 on a 2-core Xeon VM with AVX-512 (the dev profile builds
-//! `stages` and the dependencies at opt-level 3: `cargo build --workspace --benches`,
-//! then `BENCH_THREADS=2 BENCH_STEPS=10 target/debug/deps/train_step-*` alternated
-//! three times with `python3 stages/benches/torch_step.py --threads 2`, torch 2.15),
-//! medians in ms:
+//! Measured 2026-12-02 on a 2-core Xeon VM with AVX-512, quiet, `BENCH_THREADS=2
+//! BENCH_STEPS=10` alternated three times with `python3 stages/benches/torch_step.py
+//! --threads 2` (torch 2.15), medians in ms (CPU ms of both threads in brackets):
 //!
 //! | | dfdx | PyTorch |
 //! |---|---|---|
-//! | teacher train step | 470–501 | 401–443 |
-//! | student train step | 178–192 | 149–166 |
-//! | teacher eval forward | 126–128 | 57–61 |
-//! | student eval forward | 44–50 | 18–20 |
+//! | teacher train step | 338–350 (543–544) | 422–491 (851–903) |
+//! | student train step | 131–135 (200–205) | 157–160 (292–299) |
+//! | teacher eval forward | 75–77 (109) | 54–59 (108–118) |
+//! | student eval forward | 25–33 (38–41) | 19–21 (38–42) |
 //!
-//! 45 % of a step is gemm 0.15's AVX2/FMA microkernels (no AVX-512 on stable Rust
-//! there; PyTorch's oneDNN uses it). On the VM of an earlier session the same bench gave the
-//! teacher step 262.5 ms against PyTorch's 387.8 ms and the student 92.9 against 145.9.
+//! Train steps 0.72–0.85× PyTorch's time. What got it there (A/B, same conditions):
+//! mimalloc instead of glibc's allocator (the `pipe` binary uses it too), and the dev
+//! profile building gemm/dfdx without debug assertions or overflow checks and the stage
+//! library in 16 codegen units (teacher step 389–405 → 338–351 ms, eval forward
+//! 119–122 → 75–81 ms). About 45 % of a step is gemm 0.15's AVX2/FMA microkernels.
 
 use std::time::Instant;
 
