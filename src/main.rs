@@ -6,8 +6,9 @@ use pipe::{cli::Cli, commands, exit_codes, logging};
 
 /// Stages run in this binary (`pipe exec`). Training allocates and frees large
 /// buffers every step; with glibc's allocator they go back to the kernel and come back
-/// as zeroed pages (~20 % of a training step in `perf`). mimalloc keeps them: a
-/// teacher step −10 %, a student step −15 % in `stages/benches/train_step.rs`.
+/// as fresh pages (`perf` of a student step: ~8 % in the kernel clearing pages, ~13 %
+/// more in memset/memmove). mimalloc keeps them: teacher step −11 %, student step
+/// −15 % in `stages/benches/train_step.rs` (alternated A/B).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

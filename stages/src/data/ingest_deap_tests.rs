@@ -23,7 +23,7 @@ fn params(stage: &dyn Stage, set: &[(&str, Value)]) -> Params {
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    Params::resolve(stage, &Value::Object(set)).unwrap_or_else(|e| panic!("{e}"))
+    crate::data::test_util::params_for(stage, Value::Object(set))
 }
 
 fn run(
