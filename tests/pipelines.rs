@@ -129,6 +129,46 @@ fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed
             .all(|l| l.contains("v3-feedback") && (l.contains("student[") || l.contains("scores"))),
         "{to_run:#?}"
     );
+    // the teacher on the GPU: `STAGE.backend` sets the stage's backend, which is in
+    // the key, so the teachers and what they feed rerun and the data stages do not
+    let to_run = planned(&p, "teacher.backend=cuda");
+    let teachers: Vec<_> = to_run
+        .iter()
+        .filter(|l| {
+            l.trim_start_matches('│')
+                .trim_start()
+                .starts_with("teacher[")
+        })
+        .collect();
+    assert_eq!(teachers.len(), 2 * 2, "{to_run:#?}");
+    assert!(
+        teachers.iter().all(|l| l.contains("backend cpu → cuda")),
+        "{to_run:#?}"
+    );
+    assert!(
+        to_run.iter().all(|l| ["teacher[", "student[", "scores"]
+            .iter()
+            .any(|s| l.contains(s))),
+        "{to_run:#?}"
+    );
+    let mut args = with_tiny(&["plan", "pipelines/ablation.yaml"]);
+    args.extend(["--set", "teacher.backend=gpu"]);
+    let bad = p.pipe(&args);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("`backend` must be `cpu` or `cuda`"),
+        "{}",
+        bad.stderr
+    );
+    if cfg!(not(feature = "cuda")) {
+        // a build without the feature refuses, naming it, and runs nothing on the CPU
+        let mut args = with_tiny(&["run", "pipelines/ablation.yaml", "--only", "teacher"]);
+        args.extend(["--set", "teacher.backend=cuda"]);
+        let r = p.pipe(&args);
+        assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(all.contains("`cuda` feature"), "{all}");
+    }
 }
 
 /// The lines of `pipe plan` (tiny ablation, one `--set`) for instances that would run.

@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
-use stages::{ParamKind, Stage};
+use stages::{Backend, ParamKind, Stage};
 
 use super::instance::{External, Instance};
 use crate::cache::canonical;
@@ -192,6 +192,10 @@ fn override_target_errors(p: &Pipeline, v: &Variation, errs: &mut Errors) {
             );
             continue;
         };
+        if o.key == "backend" {
+            // The stage's `backend:` key (checked where it is applied).
+            continue;
+        }
         match &def.action {
             Action::Run(_) => errs.add(
                 o.span,
@@ -432,6 +436,28 @@ fn resolve(
         seed: 0,
     };
     let before = errs.list.len();
+    // `STAGE.backend` in a variation or `--set` sets the stage's `backend:`.
+    let mut param_overrides = Vec::with_capacity(overrides.len());
+    for &o in overrides {
+        if o.key != "backend" {
+            param_overrides.push(o);
+            continue;
+        }
+        match o.value.as_str() {
+            Some("cpu") => inst.backend = Backend::Cpu,
+            Some("cuda") => inst.backend = Backend::Cuda,
+            _ => errs.add(
+                o.span,
+                format!(
+                    "stage `{}`, {}: `backend` must be `cpu` or `cuda`, got {}",
+                    def.name, o.origin, o.value
+                ),
+                "not a backend",
+                None,
+            ),
+        }
+    }
+    let overrides = &param_overrides[..];
     let cell_label = if cell.is_empty() {
         String::new()
     } else {

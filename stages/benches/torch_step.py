@@ -7,8 +7,11 @@ branch (temporal conv 64x(1,32) stride (1,8), BN, ReLU, spatial conv (C,1), drop
 flatten -> Dropout 0.5 -> 3x (Dense 128, ReLU) -> Dense 2.
 
 Usage: python stages/benches/torch_step.py [--threads 2] [--batch 64] [--steps 10]
+       [--device cpu|cuda] [--epoch-windows N]
 Prints the parameter counts and the median time of one training step (forward,
-cross-entropy, backward, Adam) and of one eval forward, per network.
+cross-entropy, backward, Adam) and of one eval forward, per network; with
+--epoch-windows also the time of a teacher epoch of N windows (fresh host batches
+copied to the device every step, the loss read back every step as pipe's loop does).
 """
 
 import argparse
@@ -103,16 +106,23 @@ class Student(nn.Module):
         return self.classifier(f), f
 
 
-def measure(fn, steps, warmup=2):
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(fn, steps, device, warmup=2):
     """Median wall ms of `steps` runs after `warmup`, and mean CPU ms per run (all
     threads of the process; less sensitive to other load on a shared machine)."""
     for _ in range(warmup):
         fn()
+    sync(device)
     times = []
     cpu0 = time.process_time()
     for _ in range(steps):
         t0 = time.perf_counter()
         fn()
+        sync(device)
         times.append((time.perf_counter() - t0) * 1e3)
     cpu = (time.process_time() - cpu0) * 1e3 / steps
     return statistics.median(times), cpu
@@ -123,16 +133,20 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--epoch-windows", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    dev = torch.device(args.device)
     b = args.batch
-    eeg = torch.randn(b, 28, 512)
-    eog = torch.randn(b, 2, 512)
-    y = torch.randint(0, 2, (b,))
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {b}")
+    eeg = torch.randn(b, 28, 512, device=dev)
+    eog = torch.randn(b, 2, 512, device=dev)
+    y = torch.randint(0, 2, (b,), device=dev)
+    print(f"torch {torch.__version__}, device {dev}, threads {torch.get_num_threads()}, batch {b}")
 
     for name, net, inputs in [("teacher", Teacher(), (eeg, eog)), ("student", Student(), (eog,))]:
+        net = net.to(dev)
         params = sum(p.numel() for p in net.parameters() if p.requires_grad)
         print(f"{name}: {params} trainable parameters")
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -150,8 +164,27 @@ def main():
                 net(*inputs)
 
         for what, fn in [("train step", step), ("eval forward", infer)]:
-            ms, cpu = measure(fn, args.steps)
+            ms, cpu = measure(fn, args.steps, dev)
             print(f"{name} {what}: median {ms:.1f} ms ({b / ms * 1e3:.1f} samples/s), {cpu:.1f} ms CPU")
+
+        if name == "teacher" and args.epoch_windows > 0:
+            n = -(-args.epoch_windows // b)
+            host = [(torch.randn(b, 28, 512), torch.randn(b, 2, 512), torch.randint(0, 2, (b,)))
+                    for _ in range(min(n, 8))]
+            net.train()
+            sync(dev)
+            t0 = time.perf_counter()
+            for i in range(n):
+                e, o, l = (t.to(dev) for t in host[i % len(host)])
+                opt.zero_grad(set_to_none=True)
+                logits, _ = net(e, o)
+                loss = F.cross_entropy(logits, l)
+                loss.item()
+                loss.backward()
+                opt.step()
+            sync(dev)
+            secs = time.perf_counter() - t0
+            print(f"teacher epoch ({n * b} windows, {n} steps): {secs:.2f} s ({n * b / secs:.1f} samples/s)")
 
 
 if __name__ == "__main__":

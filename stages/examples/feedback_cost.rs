@@ -139,13 +139,13 @@ fn main() {
         let t_student_fb = time(&mut || {
             let mut s = parts.student.clone();
             let grads = s.alloc_grads().expect("grads");
-            let (z, _) = student_forward(&mut s, b.student_input().traced(grads), Mode::Train, true)
+            let (z, _) = student_forward(&mut s, b.student_input(&dev).traced(grads), Mode::Train, true)
                 .expect("student forward");
             let _ = z.square().mean().backward();
         });
         let t_student_f = time(&mut || {
             let mut s = parts.student.clone();
-            student_forward(&mut s, b.student_input(), Mode::Train, true).expect("student forward");
+            student_forward(&mut s, b.student_input(&dev), Mode::Train, true).expect("student forward");
         });
         let t_copy = time(&mut || {
             parts.student.deep_copy().expect("copy");

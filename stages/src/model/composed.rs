@@ -6,6 +6,7 @@
 use dfdx::prelude::*;
 
 use super::device::{BatchStats, BnOutput, Float, FrontOutput, FrontParams, T1, T2, T3};
+use super::masks;
 
 /// `x · w + b`.
 pub fn linear<E: Float, D: Device<E>, T: Tape<E, D>>(
@@ -199,7 +200,7 @@ pub fn gate<E: Float, D: Device<E>, T: Tape<E, D>>(
 pub fn attention<E: Float, D: Device<E>, T: Tape<E, D>>(
     qkv: T3<E, D, T>,
     heads: usize,
-    dropout: Option<f64>,
+    dropout: Option<(f64, u64)>,
 ) -> Result<T3<E, D, T>, D::Err> {
     let (b, s, d3) = *qkv.shape();
     let d = d3 / 3;
@@ -222,11 +223,30 @@ pub fn attention<E: Float, D: Device<E>, T: Tape<E, D>>(
         .try_permute::<_, Axes4<0, 2, 1, 3>>()?;
     let scale = E::c(1.0 / (dh as f64).sqrt());
     let mut weights = q.try_matmul(k)?.try_mul(scale)?.try_softmax::<Axis<3>>()?;
-    if let Some(p) = dropout {
-        weights = weights.try_dropout(p)?;
+    if let Some((p, seed)) = dropout {
+        // The fused kernel pads each weight row to a multiple of 8 and hashes the
+        // padded flat index; draw the same mask.
+        let sp = s.div_ceil(8) * 8;
+        let n = b * heads * s * s;
+        let f = masks::keep_factors::<E>(n, |i| (i / s) * sp + i % s, seed, p);
+        let mask = weights.device().try_tensor_from_vec(f, (b, heads, s, s))?;
+        weights = weights.try_mul(mask)?;
     }
     weights
         .try_matmul(v)?
         .try_permute::<_, Axes4<0, 2, 1, 3>>()?
         .try_reshape_like(&(b, s, d))
+}
+
+/// Inverted dropout keeping the elements [`masks::keep_factors`] keeps for `seed`
+/// (the fused CPU kernel's mask).
+pub fn dropout<S: Shape, E: Float, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+    p: f64,
+    seed: u64,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    let shape = *x.shape();
+    let f = masks::keep_factors::<E>(shape.num_elements(), |i| i, seed, p);
+    let mask = x.device().try_tensor_from_vec(f, shape)?;
+    x.try_mul(mask)
 }

@@ -12,8 +12,10 @@
 
 use dfdx::prelude::*;
 use dfdx::tensor::safetensors::SafeDtype;
+use dfdx::tensor::TensorToArray;
 
 use super::composed;
+use super::error::ModelError;
 
 /// Rank-1 tensor with a runtime length.
 pub type T1<E, D, T = NoneTape> = Tensor<(usize,), E, D, T>;
@@ -143,7 +145,23 @@ pub struct FrontParams<'a, E, D: Storage<E>> {
 ///
 /// All methods take the tape on the data operand and treat parameters as leaves
 /// (`retaped`), so gradients land under the parameters' ids.
-pub trait NetDevice<E: Float>: Device<E> {
+pub trait NetDevice<E: Float>: Device<E> + TensorToArray<Rank0, E, Array = E> {
+    /// The `backend` name that selects this device.
+    const BACKEND: &'static str;
+
+    /// The device a stage trains on, its RNG seeded with `seed`.
+    fn open(seed: u64) -> Result<Self, ModelError>;
+
+    /// A device for one training step whose dropout masks are fixed by `seed`: build
+    /// the step's inputs on it. Two passes over inputs from `step_device(s)` draw the
+    /// same masks (the feedback phase's finite differences rely on it).
+    fn step_device(&self, seed: u64) -> Self;
+
+    /// The seed of one dropout call's mask ([`super::masks`]).
+    fn mask_seed(&self) -> u64 {
+        self.random_u64()
+    }
+
     /// `x · w + b` for `x: (N, I)`, `w: (I, O)`, `b: (O)`.
     fn linear<T: Tape<E, Self>>(
         x: T2<E, Self, T>,
@@ -217,7 +235,8 @@ pub trait NetDevice<E: Float>: Device<E> {
         x: Tensor<S, E, Self, T>,
         p: f64,
     ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
-        x.try_dropout(p)
+        let seed = x.device().mask_seed();
+        composed::dropout(x, p, seed)
     }
 
     /// Layer norm over the last axis of `x + residual`; the residual gets the same
@@ -248,9 +267,37 @@ pub trait NetDevice<E: Float>: Device<E> {
         heads: usize,
         dropout: Option<f64>,
     ) -> Result<T3<E, Self, T>, Self::Err> {
+        let dropout = dropout
+            .filter(|p| *p > 0.0)
+            .map(|p| (p, qkv.device().mask_seed()));
         composed::attention(qkv, heads, dropout)
     }
 }
 
+/// CUDA runs the composed blocks. Its RNG cannot be re-seeded without a new device
+/// (a new context), so a step keeps the device and restarts this thread's mask
+/// stream ([`super::masks`]): the masks are those of the CPU for the same seeds.
 #[cfg(feature = "cuda")]
-impl<E: Float> NetDevice<E> for dfdx::tensor::Cuda where dfdx::tensor::Cuda: Device<E> {}
+impl<E: Float> NetDevice<E> for dfdx::tensor::Cuda
+where
+    dfdx::tensor::Cuda: Device<E>,
+{
+    const BACKEND: &'static str = "cuda";
+
+    fn open(seed: u64) -> Result<Self, ModelError> {
+        dfdx::tensor::Cuda::try_seed_from_u64(seed).map_err(|e| {
+            ModelError::Device(format!(
+                "cannot open CUDA device 0: {e:?} (is a GPU and its driver present?)"
+            ))
+        })
+    }
+
+    fn step_device(&self, seed: u64) -> Self {
+        super::masks::start_step(seed);
+        self.clone()
+    }
+
+    fn mask_seed(&self) -> u64 {
+        super::masks::next_seed().unwrap_or_else(|| self.random_u64())
+    }
+}

@@ -38,9 +38,10 @@
 //!   for any [`Params`].
 //! - DeepConvNet: `net.forward(x, mode)` → logits `(B, classes)`; `predict`, `save`,
 //!   `load` as above.
-//! - Dropout randomness comes from the device RNG: seed it (`Cpu::seed_from_u64`).
-//!   A seed gives identical parameters, outputs and gradients whatever the number of
-//!   rayon threads.
+//! - Dropout randomness: each call's mask seed comes from
+//!   [`NetDevice::mask_seed`]; a training step fixes its masks by building its inputs
+//!   on [`NetDevice::step_device`]`(seed)` ([`masks`]). A seed gives identical
+//!   parameters, outputs and gradients whatever the number of rayon threads.
 //!
 //! # Speed
 //!
@@ -67,6 +68,7 @@ pub mod error;
 pub mod fusion;
 pub mod init;
 pub mod layer_norm;
+pub mod masks;
 pub mod params_visit;
 pub mod regressor;
 pub mod score;

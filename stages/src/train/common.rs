@@ -219,15 +219,13 @@ fn channels_of(data: &FoldData, m: Modality) -> Result<usize, StageError> {
         .ok_or_else(|| StageError::Model(format!("the {} channels were not loaded", m.kind())))
 }
 
-/// The training stages run on the CPU; a CUDA request is refused rather than
-/// silently run on the CPU (the backend is part of the cache key).
-pub fn require_cpu(ctx: &Context, stage: &str) -> Result<(), StageError> {
-    match ctx.backend {
-        crate::stage::Backend::Cpu => Ok(()),
-        other => Err(StageError::Param(format!(
-            "{stage} runs on the CPU only; backend {other} is not supported yet"
-        ))),
-    }
+/// The error of a `backend: cuda` request in a build without the `cuda` feature
+/// (refused rather than silently run on the CPU: the backend is part of the key).
+#[cfg_attr(feature = "cuda", allow(dead_code))]
+pub fn cuda_not_built(stage: &str) -> StageError {
+    StageError::Param(format!(
+        "{stage}: backend cuda needs pipe built with the `cuda` feature (cargo build --release --features cuda)"
+    ))
 }
 
 /// The upstream `windows.parquet` and `splits.parquet`.

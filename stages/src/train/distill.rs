@@ -14,7 +14,9 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 
-use crate::model::{Adam, Float, Mode, ModelError, ParamsExt, Regressor, Student, Teacher, T2, T3};
+use crate::model::{
+    Adam, Float, Mode, ModelError, NetDevice, ParamsExt, Regressor, Student, Teacher, T2, T3,
+};
 use crate::stage::StageError;
 use crate::train::dataset::{FoldData, Modality, Role};
 use crate::train::fit::Trainee;
@@ -22,11 +24,11 @@ use crate::train::losses::{cross_entropy, teaching_loss, KdWeights};
 use crate::train::network::evaluate_role;
 
 /// The student and its optional feature regressor, trained by one optimiser.
-pub type StudentSide<E> = (Student<E, Cpu>, Option<Regressor<E, Cpu>>);
+pub type StudentSide<E, D> = (Student<E, D>, Option<Regressor<E, D>>);
 
 /// A network's logits and, when the feature term is on, its distillation feature
 /// (both on the logits' tape).
-pub type Outputs<E, T = NoneTape> = (T2<E, Cpu, T>, Option<T3<E, Cpu, T>>);
+pub type Outputs<E, D, T = NoneTape> = (T2<E, D, T>, Option<T3<E, D, T>>);
 
 /// How the teacher is adjusted during distillation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,10 +102,7 @@ pub struct KdBatch<E> {
     pub mask_seed: u64,
 }
 
-impl<E: Float> KdBatch<E>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+impl<E: Float> KdBatch<E> {
     /// Rows `idx` of `role`; `data` must hold EEG (modality 0) and EOG (modality 1).
     pub fn from_rows(
         data: &FoldData,
@@ -136,7 +135,7 @@ where
     }
 
     /// The teacher's inputs (eval mode: no randomness involved).
-    pub fn teacher_inputs(&self, dev: &Cpu) -> (T3<E, Cpu>, T3<E, Cpu>) {
+    pub fn teacher_inputs<D: NetDevice<E>>(&self, dev: &D) -> (T3<E, D>, T3<E, D>) {
         (
             dev.tensor_from_vec(
                 self.eeg.clone(),
@@ -149,10 +148,10 @@ where
         )
     }
 
-    /// The student's input on a fresh device seeded with `mask_seed`: every forward
+    /// The student's input on `dev`'s step device for `mask_seed`: every forward
     /// pass on it draws the same dropout masks.
-    pub fn student_input(&self) -> T3<E, Cpu> {
-        Cpu::seed_from_u64(self.mask_seed).tensor_from_vec(
+    pub fn student_input<D: NetDevice<E>>(&self, dev: &D) -> T3<E, D> {
+        dev.step_device(self.mask_seed).tensor_from_vec(
             self.eog.clone(),
             (self.len(), self.eog_channels, self.samples),
         )
@@ -161,15 +160,12 @@ where
 
 /// Student-side forward: logits (with `x`'s tape) and, if `feature`, the feature
 /// for the feature term (`F_S`, or `R(F_S)` with the regressor) on the same tape.
-pub fn student_forward<E: Float, T: Tape<E, Cpu>>(
-    side: &mut StudentSide<E>,
-    x: T3<E, Cpu, T>,
+pub fn student_forward<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
+    side: &mut StudentSide<E, D>,
+    x: T3<E, D, T>,
     mode: Mode,
     feature: bool,
-) -> Result<Outputs<E, T>, ModelError>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+) -> Result<Outputs<E, D, T>, ModelError> {
     let out = side.0.forward(x, mode)?;
     let f = if feature {
         let f = out.feature.retaped::<T>();
@@ -185,16 +181,13 @@ where
 
 /// Eval-mode teacher forward: logits (with `eeg`'s tape) and, if `feature`, the
 /// distillation target (`F_T'`, or the raw `F_T` when `raw`) on the same tape.
-pub fn teacher_forward<E: Float, T: Tape<E, Cpu>>(
-    teacher: &Teacher<E, Cpu>,
-    eeg: T3<E, Cpu, T>,
-    eog: T3<E, Cpu>,
+pub fn teacher_forward<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
+    teacher: &Teacher<E, D>,
+    eeg: T3<E, D, T>,
+    eog: T3<E, D>,
     feature: bool,
     raw: bool,
-) -> Result<Outputs<E, T>, ModelError>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+) -> Result<Outputs<E, D, T>, ModelError> {
     let out = teacher.forward_eval(eeg, eog)?;
     let f = feature.then(|| (if raw { out.fusion } else { out.feature }).retaped::<T>());
     Ok((out.logits, f))
@@ -219,35 +212,29 @@ pub struct DistillOptions {
 }
 
 /// The distillation state: student side, teacher, optimisers, step counter.
-pub struct Distiller<E: Float>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
-    pub student: StudentSide<E>,
-    pub teacher: Teacher<E, Cpu>,
+pub struct Distiller<E: Float, D: NetDevice<E>> {
+    pub student: StudentSide<E, D>,
+    pub teacher: Teacher<E, D>,
     pub weights: KdWeights,
     pub feedback: FeedbackConfig,
-    pub(crate) student_opt: Adam<E, Cpu>,
-    pub(crate) teacher_opt: Option<Adam<E, Cpu>>,
+    pub(crate) student_opt: Adam<E, D>,
+    pub(crate) teacher_opt: Option<Adam<E, D>>,
     /// Student steps taken.
     pub steps: usize,
     /// Teacher updates taken.
     pub teacher_updates: usize,
-    best: Option<(StudentSide<E>, Teacher<E, Cpu>)>,
+    best: Option<(StudentSide<E, D>, Teacher<E, D>)>,
     masks: StdRng,
     quiz: StdRng,
-    pub(crate) dev: Cpu,
+    pub(crate) dev: D,
     eval_batch: usize,
 }
 
-impl<E: Float> Distiller<E>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+impl<E: Float, D: NetDevice<E>> Distiller<E, D> {
     pub fn new(
-        dev: &Cpu,
-        student: StudentSide<E>,
-        teacher: Teacher<E, Cpu>,
+        dev: &D,
+        student: StudentSide<E, D>,
+        teacher: Teacher<E, D>,
         weights: KdWeights,
         feedback: FeedbackConfig,
         opts: DistillOptions,
@@ -297,7 +284,7 @@ where
     }
 
     /// The teacher's eval-mode logits and feature target, without a tape.
-    pub fn teacher_targets(&self, b: &KdBatch<E>) -> Result<Outputs<E>, ModelError> {
+    pub fn teacher_targets(&self, b: &KdBatch<E>) -> Result<Outputs<E, D>, ModelError> {
         let (eeg, eog) = b.teacher_inputs(&self.dev);
         teacher_forward(
             &self.teacher,
@@ -315,7 +302,7 @@ where
         let feature = self.uses_features();
         let (zs, fs) = student_forward(
             &mut self.student,
-            b.student_input().traced(grads),
+            b.student_input(&self.dev).traced(grads),
             Mode::Train,
             feature,
         )?;
@@ -332,14 +319,14 @@ where
     pub fn pilot(
         &self,
         b: &KdBatch<E>,
-        zt: &T2<E, Cpu>,
-        ft: Option<&T3<E, Cpu>>,
-    ) -> Result<StudentSide<E>, ModelError> {
+        zt: &T2<E, D>,
+        ft: Option<&T3<E, D>>,
+    ) -> Result<StudentSide<E, D>, ModelError> {
         let mut copy = self.student.deep_copy()?;
         let grads = copy.alloc_grads()?;
         let (zs, fs) = student_forward(
             &mut copy,
-            b.student_input().traced(grads),
+            b.student_input(&self.dev).traced(grads),
             Mode::Train,
             self.uses_features(),
         )?;
@@ -379,15 +366,12 @@ where
     }
 
     /// A snapshot of the current weights.
-    pub fn snapshot(&self) -> (StudentSide<E>, Teacher<E, Cpu>) {
+    pub fn snapshot(&self) -> (StudentSide<E, D>, Teacher<E, D>) {
         (self.student.clone(), self.teacher.clone())
     }
 }
 
-impl<E: Float> Trainee for Distiller<E>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+impl<E: Float, D: NetDevice<E>> Trainee for Distiller<E, D> {
     fn step(&mut self, data: &FoldData, idx: &[usize]) -> Result<f64, StageError> {
         let b = KdBatch::from_rows(data, Role::Train, idx, self.masks.gen())?;
         if self.feedback.mode != Feedback::None && self.steps.is_multiple_of(self.feedback.every) {
@@ -422,16 +406,13 @@ where
 }
 
 /// Eval-mode test pass of a teacher: (mean cross-entropy, P(high) per row).
-pub fn evaluate_teacher<E: Float>(
-    teacher: &Teacher<E, Cpu>,
+pub fn evaluate_teacher<E: Float, D: NetDevice<E>>(
+    teacher: &Teacher<E, D>,
     data: &FoldData,
     role: Role,
     batch: usize,
-    dev: &Cpu,
-) -> Result<(f64, Vec<f32>), StageError>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+    dev: &D,
+) -> Result<(f64, Vec<f32>), StageError> {
     evaluate_role(
         data,
         &[Modality::Eeg, Modality::Eog],
@@ -446,12 +427,9 @@ where
 }
 
 /// Teacher cross-entropy on a batch, taped (for the teacher updates).
-pub(crate) fn teacher_ce<E: Float>(
-    zt: T2<E, Cpu, OwnedTape<E, Cpu>>,
+pub(crate) fn teacher_ce<E: Float, D: NetDevice<E>>(
+    zt: T2<E, D, OwnedTape<E, D>>,
     y: &[u8],
-) -> Tensor<Rank0, E, Cpu, OwnedTape<E, Cpu>>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+) -> Tensor<Rank0, E, D, OwnedTape<E, D>> {
     cross_entropy(zt, y)
 }

@@ -7,11 +7,11 @@ use dfdx::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
-use crate::model::{ParamsExt, Regressor, RegressorConfig, Student, Teacher};
-use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Params, Stage, StageError};
+use crate::model::{NetDevice, ParamsExt, Regressor, RegressorConfig, Student, Teacher};
+use crate::stage::{Backend, Context, Outcome, ParamKind, ParamSpec, Params, Stage, StageError};
 use crate::train::common::{
-    adam, cell, cell_params, finish, load_data, network_params, predictions, require_cpu,
-    student_config, write_test_predictions, LEARNING_CURVE,
+    adam, cell, cell_params, finish, load_data, network_params, predictions, student_config,
+    write_test_predictions, LEARNING_CURVE,
 };
 use crate::train::dataset::{FoldData, Modality, Role};
 use crate::train::distill::{
@@ -223,9 +223,9 @@ fn upstream_cell(input: &crate::stage::Input) -> Result<(Option<i64>, Option<Str
 }
 
 /// Check that a loaded teacher fits the data and the student's feature shapes.
-fn check_teacher(
+fn check_teacher<D: NetDevice<f32>>(
     path: &std::path::Path,
-    t: &Teacher<f32, Cpu>,
+    t: &Teacher<f32, D>,
     data: &FoldData,
 ) -> Result<(), StageError> {
     let c = &t.config;
@@ -245,15 +245,15 @@ fn check_teacher(
     Ok(())
 }
 
-fn build_student(
+fn build_student<D: NetDevice<f32>>(
     ctx: &Context,
-    dev: &Cpu,
+    dev: &D,
     data: &FoldData,
-    teacher: &Teacher<f32, Cpu>,
+    teacher: &Teacher<f32, D>,
     feature: bool,
-) -> Result<StudentSide<f32>, StageError> {
+) -> Result<StudentSide<f32, D>, StageError> {
     let cfg = student_config(&ctx.params, data)?;
-    let student = Student::<f32, Cpu>::new(dev, &cfg, ctx.seed)?;
+    let student = Student::new(dev, &cfg, ctx.seed)?;
     let (sb, tb) = (&cfg.branch, &teacher.config.branch);
     let regressor = if ctx.params.bool("regressor")? {
         let rc = RegressorConfig {
@@ -262,7 +262,7 @@ fn build_student(
             dim_in: sb.dim,
             dim_out: tb.dim,
         };
-        Some(Regressor::<f32, Cpu>::new(
+        Some(Regressor::new(
             dev,
             &rc,
             derive_seed(ctx.seed, Stream::Device),
@@ -323,15 +323,25 @@ impl Stage for Distill {
     }
 }
 
+/// Distil on the device `backend` names.
 fn run(ctx: &Context, stage: &str) -> Result<Outcome, StageError> {
-    require_cpu(ctx, stage)?;
+    match ctx.backend {
+        Backend::Cpu => run_on::<Cpu>(ctx, stage),
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => run_on::<dfdx::tensor::Cuda>(ctx, stage),
+        #[cfg(not(feature = "cuda"))]
+        Backend::Cuda => Err(crate::train::common::cuda_not_built(stage)),
+    }
+}
+
+fn run_on<D: NetDevice<f32>>(ctx: &Context, stage: &str) -> Result<Outcome, StageError> {
     let weights = kd_weights(ctx)?;
     let feedback = feedback_config(ctx)?;
     let cfg = FitConfig::from_params(&ctx.params)?;
     let data = load_data(ctx, &[Modality::Eeg, Modality::Eog])?;
-    let dev = Cpu::seed_from_u64(derive_seed(ctx.seed, Stream::Device));
+    let dev = D::open(derive_seed(ctx.seed, Stream::Device))?;
     let tpath = teacher_checkpoint(ctx)?;
-    let teacher = Teacher::<f32, Cpu>::load(&dev, &tpath)?;
+    let teacher = Teacher::<f32, D>::load(&dev, &tpath)?;
     check_teacher(&tpath, &teacher, &data)?;
     let student = build_student(ctx, &dev, &data, &teacher, weights.feature != 0.0)?;
     let mode = feedback.mode;

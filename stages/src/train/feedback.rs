@@ -43,10 +43,7 @@ pub struct FeedbackStats {
     pub v_norm: f64,
 }
 
-impl<E: crate::model::Float> Distiller<E>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+impl<E: crate::model::Float, D: crate::model::NetDevice<E>> Distiller<E, D> {
     /// One feedback step (before the student's teaching step on `b`).
     pub fn feedback_step(
         &mut self,
@@ -74,7 +71,7 @@ where
 
     /// The teacher's forward on `b` (eval mode) with a fresh tape on its parameters:
     /// logits and, when the feature term is on, the features to match.
-    fn taped_teacher(&self, b: &KdBatch<E>) -> Result<Outputs<E, OwnedTape<E, Cpu>>, ModelError> {
+    fn taped_teacher(&self, b: &KdBatch<E>) -> Result<Outputs<E, D, OwnedTape<E, D>>, ModelError> {
         let (eeg, eog) = b.teacher_inputs(&self.dev);
         teacher_forward(
             &self.teacher,
@@ -92,17 +89,17 @@ where
         q: &KdBatch<E>,
         lambda_ce: f64,
         lambda_fb: f64,
-    ) -> Result<(Gradients<E, Cpu>, FeedbackStats), ModelError> {
+    ) -> Result<(Gradients<E, D>, FeedbackStats), ModelError> {
         let feat = self.uses_features();
         // Teacher forward with a tape: its values feed the pilot step, its tape the
         // final backward.
         let (zt, ft) = self.taped_teacher(b)?;
         let (zt, tape) = zt.split_tape();
-        let ft_const: Option<T3<E, Cpu>> = ft.as_ref().map(|f| f.retaped::<NoneTape>());
+        let ft_const: Option<T3<E, D>> = ft.as_ref().map(|f| f.retaped::<NoneTape>());
 
         // 1-2: pilot step and quiz gradient.
         let pilot = self.pilot(b, &zt, ft_const.as_ref())?;
-        let (quiz_loss, v) = quiz_gradient(pilot, q)?;
+        let (quiz_loss, v) = quiz_gradient(pilot, q, &self.dev)?;
         let v_norm = v.norm()?;
         let stats = FeedbackStats { quiz_loss, v_norm };
 
@@ -116,7 +113,7 @@ where
                 s.add_scaled(&v, sign * eps)?;
                 outs.push(student_forward(
                     &mut s,
-                    b.student_input(),
+                    b.student_input(&self.dev),
                     Mode::Train,
                     feat,
                 )?);
@@ -129,14 +126,14 @@ where
             };
             for ((zs, fs), coef) in outs.into_iter().zip([c, -c]) {
                 let pair = paired(
-                    fs.map(|f| f.retaped::<OwnedTape<E, Cpu>>()),
-                    ft.as_ref().map(|f| f.retaped::<OwnedTape<E, Cpu>>()),
+                    fs.map(|f| f.retaped::<OwnedTape<E, D>>()),
+                    ft.as_ref().map(|f| f.retaped::<OwnedTape<E, D>>()),
                 );
                 let l = teaching_loss(
                     &w,
                     &b.y,
-                    zs.retaped::<OwnedTape<E, Cpu>>(),
-                    zt.retaped::<OwnedTape<E, Cpu>>(),
+                    zs.retaped::<OwnedTape<E, D>>(),
+                    zt.retaped::<OwnedTape<E, D>>(),
                     pair,
                 );
                 total = total + l * E::c(coef);
@@ -151,7 +148,7 @@ where
         &self,
         b: &KdBatch<E>,
         q: &KdBatch<E>,
-    ) -> Result<ParamVec<E, Cpu>, ModelError> {
+    ) -> Result<ParamVec<E, D>, ModelError> {
         let (mut grads, _) = self.meta_teacher_grads(b, q, 0.0, 1.0)?;
         self.teacher.grad_vec(&mut grads)
     }
@@ -161,7 +158,7 @@ where
     pub fn quiz_loss_after_pilot(&self, b: &KdBatch<E>, q: &KdBatch<E>) -> Result<f64, ModelError> {
         let (zt, ft) = self.teacher_targets(b)?;
         let pilot = self.pilot(b, &zt, ft.as_ref())?;
-        Ok(quiz_gradient(pilot, q)?.0)
+        Ok(quiz_gradient(pilot, q, &self.dev)?.0)
     }
 
     /// `λ_ce·∇CE(y, p_T) + λ_fb·∇KL(p_T ‖ stopgrad(p_S'))` for the teacher.
@@ -170,17 +167,17 @@ where
         b: &KdBatch<E>,
         lambda_ce: f64,
         lambda_fb: f64,
-    ) -> Result<(Gradients<E, Cpu>, FeedbackStats), ModelError> {
+    ) -> Result<(Gradients<E, D>, FeedbackStats), ModelError> {
         let (zt, ft) = self.taped_teacher(b)?;
         let (zt, tape) = zt.split_tape();
-        let ft_const: Option<T3<E, Cpu>> = ft.map(|f| f.retaped::<NoneTape>());
+        let ft_const: Option<T3<E, D>> = ft.map(|f| f.retaped::<NoneTape>());
         let mut pilot = self.pilot(b, &zt, ft_const.as_ref())?;
-        let (zs, _) = student_forward(&mut pilot, b.student_input(), Mode::Train, false)?;
+        let (zs, _) = student_forward(&mut pilot, b.student_input(&self.dev), Mode::Train, false)?;
         let ce = teacher_ce(zt.clone().put_tape(tape), &b.y) * E::c(lambda_ce);
         // KL(p_T ‖ p_S'): the teacher is the `p` side, the pilot student a constant.
         let kl = kl_logits(
-            zs.retaped::<OwnedTape<E, Cpu>>(),
-            zt.retaped::<OwnedTape<E, Cpu>>(),
+            zs.retaped::<OwnedTape<E, D>>(),
+            zt.retaped::<OwnedTape<E, D>>(),
             self.weights.temperature,
         );
         let total = ce + kl * E::c(lambda_fb);
@@ -196,17 +193,15 @@ where
 
 /// Quiz loss of `student` on `q` (train mode, `q`'s dropout masks) and its gradient
 /// with respect to the student side.
-fn quiz_gradient<E: crate::model::Float>(
-    mut student: crate::train::distill::StudentSide<E>,
+fn quiz_gradient<E: crate::model::Float, D: crate::model::NetDevice<E>>(
+    mut student: crate::train::distill::StudentSide<E, D>,
     q: &KdBatch<E>,
-) -> Result<(f64, ParamVec<E, Cpu>), ModelError>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+    student_dev: &D,
+) -> Result<(f64, ParamVec<E, D>), ModelError> {
     let grads = student.alloc_grads()?;
     let (zq, _) = student_forward(
         &mut student,
-        q.student_input().traced(grads),
+        q.student_input(student_dev).traced(grads),
         Mode::Train,
         false,
     )?;

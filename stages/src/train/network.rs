@@ -11,119 +11,106 @@ use std::path::Path;
 
 use dfdx::prelude::*;
 
-use crate::model::{DeepConvNet, Float, Mode, ModelError, ParamsExt, Student, Teacher, T2, T3};
+use crate::model::{
+    DeepConvNet, Float, Mode, ModelError, NetDevice, ParamsExt, Student, Teacher, T2, T3,
+};
 use crate::stage::StageError;
 use crate::train::dataset::{FoldData, Modality, Role};
 
 /// A network trained with cross-entropy by the shared loop.
-pub trait Network<E: Float>: ParamsExt<E, Cpu> + Clone + Sized
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+pub trait Network<E: Float, D: NetDevice<E>>: ParamsExt<E, D> + Clone + Sized {
     /// Name used for the checkpoint file (`<kind>.safetensors`).
     const KIND: &'static str;
     /// The modalities it reads, in order; the first input carries the tape.
     const MODALITIES: &'static [Modality];
 
     /// Logits `(B, classes)`; `inputs` in [`Network::MODALITIES`] order.
-    fn logits<T: Tape<E, Cpu>>(
+    fn logits<T: Tape<E, D>>(
         &mut self,
-        first: T3<E, Cpu, T>,
-        rest: &[T3<E, Cpu>],
+        first: T3<E, D, T>,
+        rest: &[T3<E, D>],
         mode: Mode,
-    ) -> Result<T2<E, Cpu, T>, ModelError>;
+    ) -> Result<T2<E, D, T>, ModelError>;
 
     fn save_to(&self, path: &Path) -> Result<(), ModelError>;
-    fn load_from(dev: &Cpu, path: &Path) -> Result<Self, ModelError>;
+    fn load_from(dev: &D, path: &Path) -> Result<Self, ModelError>;
 }
 
-fn one_rest<'a, E: Float>(
-    rest: &'a [T3<E, Cpu>],
+fn one_rest<'a, E: Float, D: NetDevice<E>>(
+    rest: &'a [T3<E, D>],
     what: &str,
-) -> Result<&'a T3<E, Cpu>, ModelError> {
+) -> Result<&'a T3<E, D>, ModelError> {
     rest.first()
         .ok_or_else(|| ModelError::Shape(format!("{what} needs a second input")))
 }
 
-impl<E: Float> Network<E> for Teacher<E, Cpu>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+impl<E: Float, D: NetDevice<E>> Network<E, D> for Teacher<E, D> {
     const KIND: &'static str = "teacher";
     const MODALITIES: &'static [Modality] = &[Modality::Eeg, Modality::Eog];
-    fn logits<T: Tape<E, Cpu>>(
+    fn logits<T: Tape<E, D>>(
         &mut self,
-        first: T3<E, Cpu, T>,
-        rest: &[T3<E, Cpu>],
+        first: T3<E, D, T>,
+        rest: &[T3<E, D>],
         mode: Mode,
-    ) -> Result<T2<E, Cpu, T>, ModelError> {
+    ) -> Result<T2<E, D, T>, ModelError> {
         let eog = one_rest(rest, "the teacher")?.clone();
         Ok(self.forward(first, eog, mode)?.logits)
     }
     fn save_to(&self, path: &Path) -> Result<(), ModelError> {
         self.save(path)
     }
-    fn load_from(dev: &Cpu, path: &Path) -> Result<Self, ModelError> {
+    fn load_from(dev: &D, path: &Path) -> Result<Self, ModelError> {
         Teacher::load(dev, path)
     }
 }
 
-impl<E: Float> Network<E> for Student<E, Cpu>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+impl<E: Float, D: NetDevice<E>> Network<E, D> for Student<E, D> {
     const KIND: &'static str = "student";
     const MODALITIES: &'static [Modality] = &[Modality::Eog];
-    fn logits<T: Tape<E, Cpu>>(
+    fn logits<T: Tape<E, D>>(
         &mut self,
-        first: T3<E, Cpu, T>,
-        _rest: &[T3<E, Cpu>],
+        first: T3<E, D, T>,
+        _rest: &[T3<E, D>],
         mode: Mode,
-    ) -> Result<T2<E, Cpu, T>, ModelError> {
+    ) -> Result<T2<E, D, T>, ModelError> {
         Ok(self.forward(first, mode)?.logits)
     }
     fn save_to(&self, path: &Path) -> Result<(), ModelError> {
         self.save(path)
     }
-    fn load_from(dev: &Cpu, path: &Path) -> Result<Self, ModelError> {
+    fn load_from(dev: &D, path: &Path) -> Result<Self, ModelError> {
         Student::load(dev, path)
     }
 }
 
-impl<E: Float> Network<E> for DeepConvNet<E, Cpu>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+impl<E: Float, D: NetDevice<E>> Network<E, D> for DeepConvNet<E, D> {
     const KIND: &'static str = "deepconvnet";
     const MODALITIES: &'static [Modality] = &[Modality::Eog];
-    fn logits<T: Tape<E, Cpu>>(
+    fn logits<T: Tape<E, D>>(
         &mut self,
-        first: T3<E, Cpu, T>,
-        _rest: &[T3<E, Cpu>],
+        first: T3<E, D, T>,
+        _rest: &[T3<E, D>],
         mode: Mode,
-    ) -> Result<T2<E, Cpu, T>, ModelError> {
+    ) -> Result<T2<E, D, T>, ModelError> {
         self.forward(first, mode)
     }
     fn save_to(&self, path: &Path) -> Result<(), ModelError> {
         self.save(path)
     }
-    fn load_from(dev: &Cpu, path: &Path) -> Result<Self, ModelError> {
+    fn load_from(dev: &D, path: &Path) -> Result<Self, ModelError> {
         DeepConvNet::load(dev, path)
     }
 }
 
 /// The input tensor `(idx.len(), channels, samples)` of modality number `m` for rows
 /// `idx` of `role`, on `dev`.
-pub fn input_tensor<E: Float>(
+pub fn input_tensor<E: Float, D: NetDevice<E>>(
     data: &FoldData,
     role: Role,
     m: usize,
     idx: &[usize],
-    dev: &Cpu,
-) -> T3<E, Cpu>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+    dev: &D,
+) -> T3<E, D> {
     let values: Vec<E> = data
         .gather(role, m, idx)
         .into_iter()
@@ -133,16 +120,13 @@ where
 }
 
 /// The inputs of `modalities` (each must be loaded in `data`) for rows `idx`.
-pub fn inputs<E: Float>(
+pub fn inputs<E: Float, D: NetDevice<E>>(
     data: &FoldData,
     modalities: &[Modality],
     role: Role,
     idx: &[usize],
-    dev: &Cpu,
-) -> Result<Vec<T3<E, Cpu>>, StageError>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+    dev: &D,
+) -> Result<Vec<T3<E, D>>, StageError> {
     modalities
         .iter()
         .map(|want| {
@@ -175,17 +159,14 @@ pub fn softmax_high_and_ce(logits: &[f64], classes: usize, labels: &[u8]) -> (Ve
 
 /// Eval-mode pass over a whole role in batches of `batch`: (mean cross-entropy,
 /// P(high) per row). `forward` maps the inputs of one batch to logits.
-pub fn evaluate_role<E: Float>(
+pub fn evaluate_role<E: Float, D: NetDevice<E>>(
     data: &FoldData,
     modalities: &[Modality],
     role: Role,
     batch: usize,
-    dev: &Cpu,
-    mut forward: impl FnMut(Vec<T3<E, Cpu>>) -> Result<T2<E, Cpu>, StageError>,
-) -> Result<(f64, Vec<f32>), StageError>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+    dev: &D,
+    mut forward: impl FnMut(Vec<T3<E, D>>) -> Result<T2<E, D>, StageError>,
+) -> Result<(f64, Vec<f32>), StageError> {
     let set = data.role(role);
     let mut p_high = Vec::with_capacity(set.len());
     let mut ce = 0.0;

@@ -6,7 +6,7 @@ use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::model::{Adam, Float, Mode};
+use crate::model::{Adam, Float, Mode, NetDevice};
 use crate::stage::StageError;
 use crate::train::dataset::{FoldData, Role};
 use crate::train::fit::Trainee;
@@ -14,26 +14,20 @@ use crate::train::losses::cross_entropy;
 use crate::train::network::{evaluate_role, inputs, Network};
 
 /// A network, its optimiser and the best weights so far.
-pub struct Supervised<E: Float, N: Network<E>>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+pub struct Supervised<E: Float, D: NetDevice<E>, N: Network<E, D>> {
     pub net: N,
     best: N,
-    opt: Adam<E, Cpu>,
+    opt: Adam<E, D>,
     /// Seeds of the per-step input devices (dropout masks).
     masks: StdRng,
-    dev: Cpu,
+    dev: D,
     eval_batch: usize,
 }
 
-impl<E: Float, N: Network<E>> Supervised<E, N>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+impl<E: Float, D: NetDevice<E>, N: Network<E, D>> Supervised<E, D, N> {
     /// `seed` drives the dropout masks (the batch order is the loop's).
     pub fn new(
-        dev: &Cpu,
+        dev: &D,
         net: N,
         adam: AdamConfig,
         seed: u64,
@@ -56,13 +50,10 @@ where
     }
 }
 
-impl<E: Float, N: Network<E>> Trainee for Supervised<E, N>
-where
-    Cpu: crate::model::NetDevice<E>,
-{
+impl<E: Float, D: NetDevice<E>, N: Network<E, D>> Trainee for Supervised<E, D, N> {
     fn step(&mut self, data: &FoldData, idx: &[usize]) -> Result<f64, StageError> {
-        let dev = Cpu::seed_from_u64(self.masks.gen());
-        let mut x = inputs::<E>(data, N::MODALITIES, Role::Train, idx, &dev)?;
+        let dev = self.dev.step_device(self.masks.gen());
+        let mut x = inputs::<E, D>(data, N::MODALITIES, Role::Train, idx, &dev)?;
         let first = x.remove(0);
         let y = data.gather_labels(Role::Train, idx);
         let grads = self.net.alloc_grads()?;

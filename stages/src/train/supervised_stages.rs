@@ -8,10 +8,10 @@ use dfdx::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
-use crate::model::{DeepConvNet, DeepConvNetConfig, Student, Teacher};
-use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::model::{DeepConvNet, DeepConvNetConfig, NetDevice, ParamsExt, Student, Teacher};
+use crate::stage::{Backend, Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
 use crate::train::common::{
-    adam, cell_params, finish, load_data, network_params, predictions, require_cpu, student_config,
+    adam, cell_params, finish, load_data, network_params, predictions, student_config,
     teacher_config, write_test_predictions, LEARNING_CURVE,
 };
 use crate::train::dataset::{FoldData, Role};
@@ -30,44 +30,66 @@ pub fn checkpoint_file(kind: &str) -> String {
     format!("{kind}.safetensors")
 }
 
-/// Train `build`'s network on the instance's cell and write its outputs.
-pub fn run_supervised<N: Network<f32>>(
+/// A network a supervised stage trains, buildable on any device.
+pub trait Trained: Sync {
+    type Net<D: NetDevice<f32>>: Network<f32, D>;
+    fn build<D: NetDevice<f32>>(
+        &self,
+        ctx: &Context,
+        dev: &D,
+        data: &FoldData,
+    ) -> Result<Self::Net<D>, StageError>;
+}
+
+/// Train `kind`'s network on the instance's cell, on the device `backend` names, and
+/// write its outputs.
+pub fn run_supervised<K: Trained>(
     ctx: &Context,
     stage: &str,
-    build: impl FnOnce(&Cpu, &FoldData) -> Result<N, StageError> + Send,
+    kind: &K,
 ) -> Result<Outcome, StageError> {
-    require_cpu(ctx, stage)?;
-    with_threads(ctx.threads, || {
-        let data = load_data(ctx, N::MODALITIES)?;
-        let dev = Cpu::seed_from_u64(derive_seed(ctx.seed, Stream::Device));
-        let net = build(&dev, &data)?;
-        let cfg = FitConfig::from_params(&ctx.params)?;
-        let mut trainee = Supervised::new(
-            &dev,
-            net,
-            adam(&ctx.params, "lr")?,
-            derive_seed(ctx.seed, Stream::Dropout),
-            cfg.eval_batch_size,
-        )?;
-        let report = fit(
-            ctx,
-            stage,
-            &cfg,
-            derive_seed(ctx.seed, Stream::Batches),
-            &data,
-            &mut trainee,
-        )?;
-        let (_, p_high) = trainee.evaluate(&data, Role::Test)?;
-        let net = trainee.into_net();
-        net.save_to(&ctx.out_dir.join(checkpoint_file(N::KIND)))?;
-        let test =
-            write_test_predictions(ctx, PREDICTIONS, &predictions(&data, Role::Test, &p_high))?;
-        let mut extra = Map::new();
-        extra.insert("parameters".into(), Value::from(net.num_trainable_params()));
-        Ok(Outcome::with_metrics(finish(
-            ctx, stage, &report, test, extra,
-        )?))
+    with_threads(ctx.threads, || match ctx.backend {
+        Backend::Cpu => train_on::<K, Cpu>(ctx, stage, kind),
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => train_on::<K, dfdx::tensor::Cuda>(ctx, stage, kind),
+        #[cfg(not(feature = "cuda"))]
+        Backend::Cuda => Err(crate::train::common::cuda_not_built(stage)),
     })?
+}
+
+fn train_on<K: Trained, D: NetDevice<f32>>(
+    ctx: &Context,
+    stage: &str,
+    kind: &K,
+) -> Result<Outcome, StageError> {
+    let data = load_data(ctx, K::Net::<D>::MODALITIES)?;
+    let dev = D::open(derive_seed(ctx.seed, Stream::Device))?;
+    let net = kind.build(ctx, &dev, &data)?;
+    let cfg = FitConfig::from_params(&ctx.params)?;
+    let mut trainee = Supervised::new(
+        &dev,
+        net,
+        adam(&ctx.params, "lr")?,
+        derive_seed(ctx.seed, Stream::Dropout),
+        cfg.eval_batch_size,
+    )?;
+    let report = fit(
+        ctx,
+        stage,
+        &cfg,
+        derive_seed(ctx.seed, Stream::Batches),
+        &data,
+        &mut trainee,
+    )?;
+    let (_, p_high) = trainee.evaluate(&data, Role::Test)?;
+    let net = trainee.into_net();
+    net.save_to(&ctx.out_dir.join(checkpoint_file(K::Net::<D>::KIND)))?;
+    let test = write_test_predictions(ctx, PREDICTIONS, &predictions(&data, Role::Test, &p_high))?;
+    let mut extra = Map::new();
+    extra.insert("parameters".into(), Value::from(net.num_trainable_params()));
+    Ok(Outcome::with_metrics(finish(
+        ctx, stage, &report, test, extra,
+    )?))
 }
 
 fn supervised_params(extra: Vec<ParamSpec>) -> Vec<ParamSpec> {
@@ -104,13 +126,23 @@ impl Stage for TrainTeacher {
         produces("teacher.safetensors")
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
-        run_supervised(ctx, self.name(), |dev, data| {
-            Ok(Teacher::<f32, Cpu>::new(
-                dev,
-                &teacher_config(&ctx.params, data)?,
-                ctx.seed,
-            )?)
-        })
+        run_supervised(ctx, self.name(), self)
+    }
+}
+
+impl Trained for TrainTeacher {
+    type Net<D: NetDevice<f32>> = Teacher<f32, D>;
+    fn build<D: NetDevice<f32>>(
+        &self,
+        ctx: &Context,
+        dev: &D,
+        data: &FoldData,
+    ) -> Result<Teacher<f32, D>, StageError> {
+        Ok(Teacher::new(
+            dev,
+            &teacher_config(&ctx.params, data)?,
+            ctx.seed,
+        )?)
     }
 }
 
@@ -137,13 +169,23 @@ impl Stage for TrainStudent {
         produces("student.safetensors")
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
-        run_supervised(ctx, self.name(), |dev, data| {
-            Ok(Student::<f32, Cpu>::new(
-                dev,
-                &student_config(&ctx.params, data)?,
-                ctx.seed,
-            )?)
-        })
+        run_supervised(ctx, self.name(), self)
+    }
+}
+
+impl Trained for TrainStudent {
+    type Net<D: NetDevice<f32>> = Student<f32, D>;
+    fn build<D: NetDevice<f32>>(
+        &self,
+        ctx: &Context,
+        dev: &D,
+        data: &FoldData,
+    ) -> Result<Student<f32, D>, StageError> {
+        Ok(Student::new(
+            dev,
+            &student_config(&ctx.params, data)?,
+            ctx.seed,
+        )?)
     }
 }
 
@@ -227,12 +269,22 @@ impl Stage for TrainDeepConvNet {
         produces("deepconvnet.safetensors")
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
-        run_supervised(ctx, self.name(), |dev, data| {
-            Ok(DeepConvNet::<f32, Cpu>::new(
-                dev,
-                &deepconvnet_config(ctx, data)?,
-                ctx.seed,
-            )?)
-        })
+        run_supervised(ctx, self.name(), self)
+    }
+}
+
+impl Trained for TrainDeepConvNet {
+    type Net<D: NetDevice<f32>> = DeepConvNet<f32, D>;
+    fn build<D: NetDevice<f32>>(
+        &self,
+        ctx: &Context,
+        dev: &D,
+        data: &FoldData,
+    ) -> Result<DeepConvNet<f32, D>, StageError> {
+        Ok(DeepConvNet::new(
+            dev,
+            &deepconvnet_config(ctx, data)?,
+            ctx.seed,
+        )?)
     }
 }

@@ -14,8 +14,9 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::host::{grad_mut, matmul_strided, restore_grad, take_grad, values, Buf, Scratch, View};
-use super::simd::{dispatch, dot, hash_u32};
+use super::simd::{dispatch, dot};
 use crate::model::device::{Float, T3};
+use crate::model::masks::{drop_threshold, hash_u32};
 
 /// Sizes of one call.
 #[derive(Clone, Copy)]
@@ -68,11 +69,6 @@ fn sum<E: Float>(x: &[E]) -> E {
         }
     }
     acc.iter().chain(rest).fold(E::zero(), |s, v| s + *v)
-}
-
-/// A `u32` draw below this is dropped: `P(drop) = p` (to 2⁻³²).
-pub(crate) fn drop_threshold(p: f64) -> u32 {
-    (p.clamp(0.0, 1.0) * 4_294_967_296.0).min(u32::MAX as f64) as u32
 }
 
 /// Attention-weight dropout of one call: drop threshold, keep scale `1/(1−p)`,

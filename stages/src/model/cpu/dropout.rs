@@ -9,10 +9,10 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::attention::drop_threshold;
 use super::host::{grad_mut, restore_grad, take_grad, Buf};
-use super::simd::{dispatch, hash_u32};
+use super::simd::dispatch;
 use crate::model::device::Float;
+use crate::model::masks::{drop_threshold, hash_u32};
 
 /// Elements per parallel task.
 const BLOCK: usize = 1 << 14;

@@ -56,24 +56,6 @@ pub(crate) fn dot<E: Float>(a: &[E], b: &[E]) -> E {
     s
 }
 
-/// A counter-based random `u32`: two rounds of MurmurHash3's 32-bit finaliser over
-/// the element index, keyed by the two halves of a per-call seed. Unlike a
-/// sequential generator it vectorises and gives each element its draw regardless
-/// of which thread handles it (dropout masks are drawn again in the backward pass).
-/// `rand` 0.8 has no cheap counter-based generator (ChaCha is one, at ~10× the cost).
-#[inline(always)]
-pub(crate) fn hash_u32(index: u32, seed: u64) -> u32 {
-    #[inline(always)]
-    fn fmix(mut h: u32) -> u32 {
-        h ^= h >> 16;
-        h = h.wrapping_mul(0x85eb_ca6b);
-        h ^= h >> 13;
-        h = h.wrapping_mul(0xc2b2_ae35);
-        h ^ (h >> 16)
-    }
-    fmix(fmix(index ^ seed as u32) ^ (seed >> 32) as u32)
-}
-
 dispatch! {
     /// Per-column `Σx` and `Σx²` (in f64) of the rows of `m` (row width = `s1.len()`).
     pub(crate) fn column_sums_sq<E: Float>(m: &[E], s1: &mut [f64], s2: &mut [f64]) {
@@ -167,7 +149,7 @@ dispatch! {
 
 #[cfg(test)]
 mod tests {
-    use super::hash_u32;
+    use crate::model::masks::hash_u32;
 
     /// The hash behaves as independent uniform draws for dropout purposes: the
     /// dropped fraction matches `p`, neighbours are uncorrelated, seeds differ.

@@ -108,7 +108,11 @@ fn kernels() -> Vec<(&'static str, Linear, Conv, BnTrain, BnEval, Ln, Attn)> {
             composed::batch_norm_train,
             composed::batch_norm_eval,
             composed::layer_norm,
-            composed::attention,
+            |qkv, heads, dropout| {
+                use dfdx::tensor::RandomU64;
+                let seed = qkv.device().random_u64();
+                composed::attention(qkv, heads, dropout.map(|p| (p, seed)))
+            },
         ),
         (
             "cpu",
@@ -532,8 +536,9 @@ fn dropout_kernels_mask_scale_and_gradient() {
     let n = 20_000;
     let xv: Vec<f64> = noise(n, 1).iter().map(|v| v + 2.0).collect();
     type Dropout = fn(T1<f64, Cpu, Tp>, f64) -> Result<T1<f64, Cpu, Tp>, CpuError>;
-    let kernels: [(&str, Dropout); 2] = [
+    let kernels: [(&str, Dropout); 3] = [
         ("dfdx", |x, p| x.try_dropout(p)),
+        ("composed", |x, p| composed::dropout(x, p, 17)),
         ("cpu", <Cpu as NetDevice<f64>>::dropout),
     ];
     for (name, drop) in kernels {
@@ -822,4 +827,43 @@ fn the_tape_reaches_every_parameter() {
         &net.grad_vec(&mut grads).unwrap(),
         |_| true,
     );
+}
+
+#[test]
+fn composed_and_fused_dropout_draw_the_same_masks() {
+    use dfdx::tensor::RandomU64;
+    let xv: Vec<f64> = noise(4 * 3 * 5 * 5, 1);
+    // Plain dropout: the fused kernel draws its seed from the device RNG.
+    let fused = {
+        let dev = Cpu::seed_from_u64(8);
+        <Cpu as NetDevice<f64>>::dropout(t1(&dev, &xv), 0.4)
+            .unwrap()
+            .as_vec()
+    };
+    let seed = Cpu::seed_from_u64(8).random_u64();
+    let composed = composed::dropout(t1(&Cpu::default(), &xv), 0.4, seed)
+        .unwrap()
+        .as_vec();
+    assert_eq!(fused, composed);
+    // Attention-weight dropout over (B, heads, s, s) = (4, 3, 5, 5): s = 5 pads to 8
+    // in the fused kernel, the composed one hashes the padded index too.
+    let qkv: Vec<f64> = noise(4 * 5 * 3 * 6, 2);
+    let run = |composed: bool| {
+        let dev = Cpu::seed_from_u64(9);
+        let x = dev.tensor_from_vec(qkv.clone(), (4, 5, 18));
+        if composed {
+            let seed = dev.random_u64();
+            composed::attention(x, 3, Some((0.4, seed)))
+                .unwrap()
+                .as_vec()
+        } else {
+            <Cpu as NetDevice<f64>>::attention(x, 3, Some(0.4))
+                .unwrap()
+                .as_vec()
+        }
+    };
+    let (a, b) = (run(false), run(true));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-12, "attention with dropout: {x} vs {y}");
+    }
 }

@@ -25,13 +25,16 @@ fn load(dir: &std::path::Path) -> FoldData {
     .unwrap()
 }
 
-fn distiller<E: crate::model::Float>(feedback: FeedbackConfig, student_dropout: f64) -> Distiller<E>
+fn distiller<E: crate::model::Float>(
+    feedback: FeedbackConfig,
+    student_dropout: f64,
+) -> Distiller<E, Cpu>
 where
     Cpu: crate::model::NetDevice<E>,
 {
     let dev = Cpu::seed_from_u64(0);
     let teacher = Teacher::<E, Cpu>::new(&dev, &tiny_teacher(), 11).unwrap();
-    let student: StudentSide<E> = (
+    let student: StudentSide<E, Cpu> = (
         Student::new(&dev, &tiny_student(student_dropout), 12).unwrap(),
         None,
     );
@@ -53,10 +56,10 @@ fn the_same_mask_seed_draws_the_same_dropout_masks() {
     let data = load(dir.path());
     let mut d = distiller::<f32>(FeedbackConfig::default(), 0.3);
     let b = KdBatch::<f32>::from_rows(&data, Role::Train, &[0, 1, 2, 3], 42).unwrap();
-    let run = |d: &mut Distiller<f32>, b: &KdBatch<f32>| {
+    let run = |d: &mut Distiller<f32, Cpu>, b: &KdBatch<f32>| {
         d.student
             .0
-            .forward(b.student_input(), Mode::Train)
+            .forward(b.student_input(&d.dev), Mode::Train)
             .unwrap()
             .logits
             .as_vec()
@@ -148,7 +151,7 @@ fn meta_gradient_matches_a_brute_force_derivative() {
     );
 }
 
-fn run_steps(d: &mut Distiller<f32>, data: &FoldData, steps: usize) -> Vec<f64> {
+fn run_steps(d: &mut Distiller<f32, Cpu>, data: &FoldData, steps: usize) -> Vec<f64> {
     let n = data.role(Role::Train).len();
     let mut losses = Vec::new();
     for s in 0..steps {
