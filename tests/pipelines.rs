@@ -38,7 +38,7 @@ const TINY: &[&str] = &[
     "params.epochs=1",
     // V3's quiz batch needs training windows outside the batch
     "--set",
-    "student.batch_size=8",
+    "v3.batch_size=8",
 ];
 
 fn with_tiny<'a>(args: &[&'a str]) -> Vec<&'a str> {
@@ -72,16 +72,42 @@ fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed
     let p = project();
     let r = p.pipe(&with_tiny(&["run", "pipelines/ablation.yaml", "-j", "2"]));
     r.ok();
-    // every model of section 4.5 is in the results table, the variants labelled
+    // every arm of section 4.5 is in the results table
     for row in [
         "teacher",
         "emotionnet",
         "deepconvnet",
-        "student [v1-hinton]",
-        "student [v2-fusion]",
-        "student [v3-feedback]",
+        "kd-none",
+        "v1",
+        "v2",
+        "v3",
+        "v3/teacher",
     ] {
-        assert!(r.stdout.contains(row), "no `{row}` row:\n{}", r.stdout);
+        assert!(
+            r.stdout.contains(&format!("│ {row} ")),
+            "no `{row}` row:\n{}",
+            r.stdout
+        );
+    }
+    // the paired contrasts, with a verdict each; the no-KD control is the plain EOG
+    // student (same seeds, same loop, no teacher terms)
+    let report =
+        std::fs::read_to_string(p.path().join("reports/ablation/index.md")).expect("report");
+    for want in [
+        "| v3 − v2 | arousal |",
+        "| v1 − kd-none | valence |",
+        "| teacher − constant |",
+    ] {
+        assert!(report.contains(want), "no {want:?} in\n{report}");
+    }
+    for line in report
+        .lines()
+        .filter(|l| l.starts_with("| kd-none − emotionnet |"))
+    {
+        assert!(
+            line.contains("no difference: equal accuracy in every cell"),
+            "{line}"
+        );
     }
     let current = p.path().join("reports/ablation/results.json");
     let baseline = repo().join("tests/baselines/ablation-tiny.json");
@@ -106,29 +132,23 @@ fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed
     let warm = p.pipe(&with_tiny(&["run", "pipelines/ablation.yaml"]));
     warm.ok();
     assert!(
-        warm.stdout.contains("\n0 ran, 31 cached"),
+        warm.stdout.contains("\n0 ran, 62 cached"),
         "{}",
         warm.stdout
     );
-    // a distillation parameter: only the distilled students and the evaluation rerun
-    let to_run = planned(&p, "student.temperature=2");
-    assert_eq!(to_run.len(), 2 * 2 * 3 + 3, "{to_run:#?}");
+    // a distillation parameter of one arm: only that arm's students (2 targets × 2
+    // folds × 2 repeats) and the evaluation rerun
+    let to_run = planned(&p, "v1.temperature=2");
+    assert_eq!(to_run.len(), 2 * 2 * 2 + 1, "{to_run:#?}");
     assert!(
         to_run
             .iter()
-            .all(|l| l.contains("student[") || l.contains("scores")),
+            .all(|l| l.contains("│ v1[") || l.contains("scores")),
         "{to_run:#?}"
     );
-    // a feedback constant: V1 and V2 run without feedback (the constant is inert for
-    // them and not in their keys), so only V3's students and evaluation rerun
-    let to_run = planned(&p, "student.feedback_every=1");
-    assert_eq!(to_run.len(), 2 * 2 + 1, "{to_run:#?}");
-    assert!(
-        to_run
-            .iter()
-            .all(|l| l.contains("v3-feedback") && (l.contains("student[") || l.contains("scores"))),
-        "{to_run:#?}"
-    );
+    // a feedback constant is inert without feedback: on V2 it changes no key
+    let to_run = planned(&p, "v2.feedback_every=1");
+    assert!(to_run.is_empty(), "{to_run:#?}");
     // the teacher on the GPU: `STAGE.backend` sets the stage's backend, which is in
     // the key, so the teachers and what they feed rerun and the data stages do not
     let to_run = planned(&p, "teacher.backend=cuda");
@@ -140,7 +160,7 @@ fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed
                 .starts_with("teacher[")
         })
         .collect();
-    assert_eq!(teachers.len(), 2 * 2, "{to_run:#?}");
+    assert_eq!(teachers.len(), 2 * 2 * 2, "{to_run:#?}");
     assert!(
         teachers.iter().all(|l| l.contains("backend cpu → cuda")),
         "{to_run:#?}"
@@ -205,7 +225,9 @@ fn a_regression_against_the_baseline_fails_the_diff() {
     let line = d
         .stdout
         .lines()
-        .find(|l| l.contains("teacher[target=arousal, fold=0]") && l.contains("/ accuracy"))
+        .find(|l| {
+            l.contains("teacher[target=arousal, fold=0, repeat=0]") && l.contains("/ accuracy")
+        })
         .unwrap_or_default();
     assert!(line.contains("REGRESSION"), "{}", d.stdout);
 }

@@ -110,7 +110,7 @@ pub fn write(dir: &Path, p: &Pipeline, summary: &RunSummary) -> std::io::Result<
     if !c.scores.is_empty() {
         let _ = writeln!(
             md,
-            "## Results (this run; mean ± std over folds, %)\n\n{}",
+            "## Results (this run; mean ± sample std over cells = fold × repeat, %)\n\n{}",
             results_markdown(&c)
         );
         for (file, title, f) in [
@@ -140,10 +140,24 @@ pub fn write(dir: &Path, p: &Pipeline, summary: &RunSummary) -> std::io::Result<
     for (file, title) in &plots_made {
         let _ = writeln!(md, "### {title}\n\n![{title}]({file})\n");
     }
+    // Sections stages wrote for the report (`report.md` in their output folder).
+    for r in &summary.instances {
+        if !matches!(r.status, Status::Ran | Status::Cached) {
+            continue;
+        }
+        let Some(text) = r
+            .out_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join("report.md")).ok())
+        else {
+            continue;
+        };
+        let _ = writeln!(md, "## {} ({})\n\n{}\n", r.label, r.uses, text.trim_end());
+    }
     if !c.scores.is_empty() {
         let _ = writeln!(
             md,
-            "## The paper's numbers (REAL DEAP — not comparable with synthetic data)\n\n{}\nOn the built-in synthetic data only the ordering is meaningful (teacher > V3 ≥ V2 ≥ V1 > student alone > chance).\n",
+            "## The paper's numbers (REAL DEAP — not comparable with synthetic data)\n\n{}",
             paper_markdown()
         );
     }

@@ -6,6 +6,7 @@ pub mod data;
 pub mod model;
 pub mod registry;
 pub mod stage;
+pub mod stats;
 pub mod testing;
 pub mod train;
 

@@ -319,6 +319,18 @@ pub fn write_splits(
 
 pub struct Folds;
 
+/// The shuffle seed of repetition `repeat`: the seed itself for 0, else a SplitMix64
+/// mix of both (distinct, well-spread draws per repetition).
+pub fn repeat_seed(seed: u64, repeat: usize) -> u64 {
+    if repeat == 0 {
+        return seed;
+    }
+    let mut z = seed ^ (repeat as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 impl Stage for Folds {
     fn name(&self) -> &'static str {
         "folds"
@@ -350,6 +362,12 @@ impl Stage for Folds {
                 "fraction of the non-test trials used for validation",
             ),
             ParamSpec::new("seed", ParamKind::Int, 0, "shuffle seed"),
+            ParamSpec::new(
+                "repeat",
+                ParamKind::Int,
+                0,
+                "repetition of the cross-validation: each value re-draws the folds from the seed (0: the seed's own draw); a `repeat` matrix axis fills it",
+            ),
         ]
     }
     fn consumes(&self) -> Vec<&'static str> {
@@ -368,7 +386,7 @@ impl Stage for Folds {
             protocol,
             p.usize("k")?,
             p.f64("val_fraction")?,
-            ctx.seed,
+            repeat_seed(ctx.seed, p.usize("repeat")?),
         )?;
         write_splits(&ctx.out_dir.join(tables::SPLITS), &splits, protocol, k)?;
         let mut per_fold = Vec::with_capacity(k);
@@ -503,6 +521,12 @@ mod tests {
         assert!(make_splits(&trials, Protocol::TrialKfold, 5, 1.0, 0).is_err());
         let (none, _) = make_splits(&trials, Protocol::TrialKfold, 5, 0.0, 0).unwrap();
         assert!(none.iter().all(|s| s.role != Role::Val));
+        // repetitions: 0 is the seed's own draw, the others differ from it and each other
+        assert_eq!(repeat_seed(11, 0), 11);
+        let draws: BTreeSet<u64> = (0..20).map(|r| repeat_seed(11, r)).collect();
+        assert_eq!(draws.len(), 20);
+        let r1 = make_splits(&trials, Protocol::TrialKfold, 5, 0.1, repeat_seed(11, 1)).unwrap();
+        assert_ne!(a, r1);
     }
 
     proptest::proptest! {

@@ -1,23 +1,31 @@
 //! The `evaluate` stage: gathers every upstream instance's test predictions,
-//! recomputes accuracy, F1 (positive = high), macro-F1 and the confusion matrix per
-//! instance, and aggregates mean ± std over folds per (stage, model, variation,
-//! target). Writes `metrics.json` (with `schema_version`) and `summary.csv`.
+//! recomputes accuracy, F1 (positive = high), macro-F1, balanced accuracy, AUROC and
+//! the confusion matrix per instance (one cell: fold × repeat), aggregates mean,
+//! sample sd and 95 % t-interval over cells per (stage, model, target), and runs
+//! the paired contrasts it is given ([`crate::train::comparison`]). Writes
+//! `metrics.json` (with `schema_version`), `summary.csv` and `report.md` (the
+//! statistics section the run report includes).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::stage::{Context, Input, IoContext, Outcome, ParamSpec, Stage, StageError};
-use crate::train::metrics::{mean_std, Confusion, MeanStd};
-use crate::train::predictions::{confusion, read_predictions, PREDICTIONS, TEACHER_PREDICTIONS};
+use crate::stage::{Context, Input, IoContext, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::train::comparison::{self, CellMetrics, Contrast, ModelSummary, Run};
+use crate::train::metrics::{Confusion, MeanStd};
+use crate::train::predictions::{
+    confusion, read_predictions, Prediction, PREDICTIONS, TEACHER_PREDICTIONS,
+};
 
 pub const METRICS_JSON: &str = "metrics.json";
 pub const SUMMARY_CSV: &str = "summary.csv";
+/// The statistics section a stage hands to the run report.
+pub const REPORT_MD: &str = "report.md";
 /// Version of the `metrics.json` layout written by `evaluate`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub struct Evaluate;
 
@@ -29,22 +37,30 @@ pub struct InstanceScore {
     pub model: String,
     pub variation: String,
     pub fold: Option<i64>,
+    /// The `repeat` axis of the cell (0 without one).
+    pub repeat: i64,
     pub target: String,
     pub accuracy: f64,
     pub f1: f64,
     pub macro_f1: f64,
+    pub balanced_accuracy: f64,
+    /// NaN when the test set has one class.
+    pub auroc: f64,
+    /// Accuracy of the best constant classifier on this test set.
+    pub constant_accuracy: f64,
     pub n: u64,
     /// `[[tn, fp], [fn, tp]]`, rows = true class (low, high).
     pub confusion: [[u64; 2]; 2],
 }
 
-/// Mean ± std over folds of one group.
+/// Mean ± sample std over the cells (fold × repeat) of one group.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupScore {
     pub stage: String,
     pub model: String,
     pub variation: String,
     pub target: String,
+    /// Cells (fold × repeat).
     pub folds: usize,
     pub accuracy: MeanStd,
     pub f1: MeanStd,
@@ -57,6 +73,11 @@ struct MetricsFile<'a> {
     std: &'static str,
     instances: &'a [InstanceScore],
     summary: &'a [GroupScore],
+    /// Per model and target: intervals, baselines, permutation test.
+    models: &'a [ModelSummary],
+    /// The paired contrasts asked for.
+    contrasts: &'a [Contrast],
+    test_train_ratio: f64,
 }
 
 impl Stage for Evaluate {
@@ -64,29 +85,51 @@ impl Stage for Evaluate {
         "evaluate"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
-        "accuracy, F1 (high = positive), macro-F1, confusion per instance; mean ± std over folds (fan-in)"
+        "accuracy, F1, balanced accuracy, macro-F1, AUROC per instance; mean, sd, 95 % interval over cells; paired contrasts with corrected t, Wilcoxon, window bootstrap, Holm (fan-in)"
     }
     fn params(&self) -> Vec<ParamSpec> {
-        Vec::new()
+        vec![
+            ParamSpec::new(
+                "contrasts",
+                ParamKind::StrList,
+                Vec::<String>::new(),
+                "paired accuracy contrasts \"A - B\" between upstream models (a stage name, `stage/teacher` for an updated teacher, or `constant` as B: the best constant classifier)",
+            ),
+            ParamSpec::new(
+                "test_train_ratio",
+                ParamKind::Float,
+                0.0,
+                "n_test / n_train of one resample for the corrected t-test (0: 1/(k-1) from the k folds seen)",
+            ),
+        ]
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![PREDICTIONS, TEACHER_PREDICTIONS]
     }
     fn produces(&self) -> Vec<&'static str> {
-        vec![METRICS_JSON, SUMMARY_CSV]
+        vec![METRICS_JSON, SUMMARY_CSV, REPORT_MD]
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
+        let wanted = ctx
+            .params
+            .str_list("contrasts")?
+            .iter()
+            .map(|c| comparison::parse_contrast(c))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut instances = Vec::new();
+        let mut runs = Vec::new();
         ctx.progress.start("evaluate", ctx.inputs.len() as u64);
         for (i, input) in ctx.inputs.iter().enumerate() {
             ctx.check_cancelled()?;
             for (file, model) in [(PREDICTIONS, "student"), (TEACHER_PREDICTIONS, "teacher")] {
                 let path = input.dir.join(file);
                 if path.exists() {
-                    instances.push(score_instance(input, &path, model)?);
+                    let (score, run) = score_instance(input, &path, model)?;
+                    instances.push(score);
+                    runs.push(run);
                 }
             }
             ctx.progress.update(i as u64 + 1, &input.stage);
@@ -106,16 +149,38 @@ impl Stage for Evaluate {
             });
         }
         let summary = summarise(&instances);
+        let ratio = match ctx.params.f64("test_train_ratio")? {
+            r if r > 0.0 => r,
+            _ => {
+                let k = instances
+                    .iter()
+                    .filter_map(|i| i.fold)
+                    .collect::<BTreeSet<_>>()
+                    .len();
+                if k > 1 {
+                    1.0 / (k - 1) as f64
+                } else {
+                    0.0
+                }
+            }
+        };
+        let models = comparison::summarise(&runs, ctx.seed);
+        let contrasts = comparison::contrasts(&runs, &wanted, ratio, ctx.seed)?;
         let path = ctx.out_dir.join(METRICS_JSON);
         let file = MetricsFile {
             schema_version: SCHEMA_VERSION,
-            std: "population (ddof = 0) over folds",
+            std: "sample (ddof = 1) over cells (fold x repeat)",
             instances: &instances,
             summary: &summary,
+            models: &models,
+            contrasts: &contrasts,
+            test_train_ratio: ratio,
         };
         let text = serde_json::to_string_pretty(&file).expect("metrics serialise");
         std::fs::write(&path, text).at(&path)?;
         write_summary_csv(&ctx.out_dir.join(SUMMARY_CSV), &summary)?;
+        let report = ctx.out_dir.join(REPORT_MD);
+        std::fs::write(&report, comparison::markdown(&models, &contrasts, ratio)).at(&report)?;
         Ok(Outcome::with_metrics(outcome_metrics(&summary)))
     }
 }
@@ -153,22 +218,61 @@ fn fold_and_target(input: &Input) -> Result<(Option<i64>, String), StageError> {
     Ok((fold, target.unwrap_or_else(|| "unknown".into())))
 }
 
-fn score_instance(input: &Input, path: &Path, model: &str) -> Result<InstanceScore, StageError> {
-    let preds = read_predictions(path)?;
+fn score_instance(
+    input: &Input,
+    path: &Path,
+    model: &str,
+) -> Result<(InstanceScore, Run), StageError> {
+    let preds: Vec<Prediction> = read_predictions(path)?;
     let c: Confusion = confusion(&preds);
+    let m = CellMetrics::of(&preds);
     let (fold, target) = fold_and_target(input)?;
-    Ok(InstanceScore {
+    let repeat = input
+        .cell
+        .get("repeat")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let label = if model == "teacher" && !input.stage.contains("teacher") {
+        format!("{}/teacher", input.stage)
+    } else {
+        input.stage.clone()
+    };
+    let score = InstanceScore {
         stage: input.stage.clone(),
         model: model.into(),
         variation: variation_label(input),
         fold,
-        target,
+        repeat,
+        target: target.clone(),
         accuracy: c.accuracy(),
         f1: c.f1_high(),
         macro_f1: c.macro_f1(),
+        balanced_accuracy: m.balanced_accuracy,
+        auroc: m.auroc,
+        constant_accuracy: m.constant_accuracy,
         n: c.total(),
         confusion: c.matrix(),
-    })
+    };
+    let run = Run {
+        model: label,
+        target,
+        fold,
+        repeat,
+        preds,
+    };
+    Ok((score, run))
+}
+
+/// Mean and sample standard deviation (ddof = 1; NaN for one value).
+fn mean_sd(xs: &[f64]) -> MeanStd {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    MeanStd {
+        mean,
+        std: var.sqrt(),
+        n: xs.len(),
+    }
 }
 
 /// Group by (stage, model, variation, target), in first-seen order of stages.
@@ -192,9 +296,8 @@ pub fn summarise(instances: &[InstanceScore]) -> Vec<GroupScore> {
         .into_iter()
         .map(|key| {
             let g = &groups[&key];
-            let col = |f: fn(&InstanceScore) -> f64| {
-                mean_std(&g.iter().map(|i| f(i)).collect::<Vec<_>>())
-            };
+            let col =
+                |f: fn(&InstanceScore) -> f64| mean_sd(&g.iter().map(|i| f(i)).collect::<Vec<_>>());
             GroupScore {
                 folds: g.len(),
                 accuracy: col(|i| i.accuracy),
@@ -316,7 +419,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         std::fs::create_dir_all(&out).unwrap();
-        let mut ctx = Context::for_test(Params::default(), &out);
+        let mut ctx = Context::for_test(Params::resolve(&Evaluate, &Value::Null).unwrap(), &out);
         // fold 0: y 1 1 0 0, pred 1 0 0 0 → acc 75, F1 = 2/(2+0+1) = 66.667
         // fold 1: y 1 1 0 0, pred 1 1 1 0 → acc 75, F1 = 4/(4+1+0) = 80
         ctx.inputs = vec![
@@ -357,8 +460,9 @@ mod tests {
         assert_eq!(aro["accuracy"]["std"], 0.0);
         let f1_mean = aro["f1"]["mean"].as_f64().unwrap();
         assert!((f1_mean - (200.0 / 3.0 + 80.0) / 2.0).abs() < 1e-9);
+        // sample std (ddof 1) of two values: |a − b| / √2
         let f1_std = aro["f1"]["std"].as_f64().unwrap();
-        assert!((f1_std - (80.0 - 200.0 / 3.0) / 2.0).abs() < 1e-9);
+        assert!((f1_std - (80.0 - 200.0 / 3.0) / 2f64.sqrt()).abs() < 1e-9);
         // macro-F1 fold 0: low F1 = 2·2/(4+1+0) = 80 → (66.667+80)/2
         let file: Value =
             serde_json::from_str(&std::fs::read_to_string(out.join(METRICS_JSON)).unwrap())
@@ -387,7 +491,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         std::fs::create_dir_all(&out).unwrap();
-        let mut ctx = Context::for_test(Params::default(), &out);
+        let mut ctx = Context::for_test(Params::resolve(&Evaluate, &Value::Null).unwrap(), &out);
         ctx.inputs = vec![
             input(
                 tmp.path(),

@@ -1,6 +1,7 @@
 //! Training loops, losses, distillation, dynamic feedback, metrics.
 
 pub mod common;
+pub mod comparison;
 pub mod dataset;
 pub mod distill;
 pub mod distill_stage;
