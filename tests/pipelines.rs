@@ -14,7 +14,14 @@ fn repo() -> PathBuf {
 /// converter that dataset-swap.yaml lists as a dependency).
 fn project() -> Project {
     let p = Project::new();
-    for f in ["ablation", "deap", "mahnob", "dataset-swap"] {
+    for f in [
+        "ablation",
+        "deap",
+        "deap-subject-dependent",
+        "feedback-controls",
+        "mahnob",
+        "dataset-swap",
+    ] {
         let text = std::fs::read_to_string(repo().join(format!("pipelines/{f}.yaml")))
             .expect("pipeline file");
         p.write(&format!("pipelines/{f}.yaml"), &text);
@@ -265,8 +272,7 @@ fn the_real_data_pipelines_say_what_to_download_when_the_folder_is_missing() {
     assert_eq!(r.code, 1);
     let all = format!("{}{}", r.stdout, r.stderr);
     assert!(all.contains("no DEAP subject files"), "{all}");
-    // both plan the whole method: 20 cells × (teacher, EmotionNet, DeepConvNet) once,
-    // the students once per variation
+    // both plan the whole method (20 target × fold cells per arm)
     for file in ["deap", "mahnob"] {
         let r = p.pipe(&["dag", &format!("pipelines/{file}.yaml"), "--format", "text"]);
         r.ok();
@@ -276,6 +282,54 @@ fn the_real_data_pipelines_say_what_to_download_when_the_folder_is_missing() {
             r.stdout
         );
     }
+    // deap.yaml offers the protocols as variations: loso has one fold per subject
+    let r = p.pipe(&[
+        "dag",
+        "pipelines/deap.yaml",
+        "--variation",
+        "loso",
+        "--format",
+        "text",
+    ]);
+    r.ok();
+    assert!(
+        r.stdout.contains("v3[target=valence, fold=31]"),
+        "{}",
+        r.stdout
+    );
+    let r = p.pipe(&[
+        "plan",
+        "pipelines/deap.yaml",
+        "--variation",
+        "leave-video-out",
+    ]);
+    assert!(r.stdout.contains("splits"), "{}", r.stdout);
+    // per-subject models: a subject axis on every arm
+    let r = p.pipe(&[
+        "dag",
+        "pipelines/deap-subject-dependent.yaml",
+        "--format",
+        "text",
+    ]);
+    r.ok();
+    assert!(
+        r.stdout.contains("v3[target=valence, fold=4, subject=32]"),
+        "{}",
+        r.stdout
+    );
+    let r = p.pipe(&[
+        "dag",
+        "pipelines/feedback-controls.yaml",
+        "--format",
+        "text",
+    ]);
+    r.ok();
+    assert!(
+        r.stdout
+            .contains("v3-ce-only[target=valence, fold=2, repeat=1]"),
+        "{}",
+        r.stdout
+    );
 }
 
 /// The example converter that `dataset-swap.yaml` runs (a binary of this package).

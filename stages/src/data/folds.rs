@@ -9,11 +9,16 @@
 //!   into k folds); fold f tests on fold f of every subject, and per-subject models
 //!   train on that subject's rows.
 //! - `loso`: fold f tests on the f-th subject (k = number of subjects).
+//! - `leave-video-out`: the trial indices (on DEAP the music videos, the same for
+//!   every subject) are dealt into k folds; fold f tests every subject's trials of its
+//!   videos, so no video is both trained and tested on (eye movements follow the video).
 //!
-//! In each fold, `val_fraction` of the non-test trials (rounded, at least one when
-//! the fraction is positive and two or more remain; within each subject for
-//! `subject-dependent`) become the validation set for early stopping; the rest
-//! train. Shuffles are seeded: the same seed gives the same splits.
+//! In each fold, `val_fraction` of the non-test units (rounded, at least one when
+//! the fraction is positive and two or more remain) become the validation set for
+//! early stopping; the rest train. The unit is what the protocol holds out: a trial
+//! (`trial-kfold`; within each subject for `subject-dependent`), a subject (`loso`:
+//! validation subjects are disjoint from training and test subjects) or a video
+//! (`leave-video-out`). Shuffles are seeded: the same seed gives the same splits.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -41,16 +46,23 @@ pub enum Protocol {
     TrialKfold,
     SubjectDependent,
     Loso,
+    LeaveVideoOut,
 }
 
 impl Protocol {
-    pub const NAMES: [&'static str; 3] = ["trial-kfold", "subject-dependent", "loso"];
+    pub const NAMES: [&'static str; 4] = [
+        "trial-kfold",
+        "subject-dependent",
+        "loso",
+        "leave-video-out",
+    ];
 
     pub fn parse(s: &str) -> Result<Self, StageError> {
         match s {
             "trial-kfold" => Ok(Protocol::TrialKfold),
             "subject-dependent" => Ok(Protocol::SubjectDependent),
             "loso" => Ok(Protocol::Loso),
+            "leave-video-out" => Ok(Protocol::LeaveVideoOut),
             _ => Err(StageError::Param(format!(
                 "protocol must be one of {}, got {s:?}",
                 Protocol::NAMES.join("|")
@@ -63,6 +75,7 @@ impl Protocol {
             Protocol::TrialKfold => "trial-kfold",
             Protocol::SubjectDependent => "subject-dependent",
             Protocol::Loso => "loso",
+            Protocol::LeaveVideoOut => "leave-video-out",
         }
     }
 }
@@ -191,6 +204,22 @@ pub fn make_splits(
                 trials.iter().map(|&t| (t, pos[&t.0])).collect(),
             )
         }
+        Protocol::LeaveVideoOut => {
+            let videos: Vec<u16> = trials
+                .iter()
+                .map(|t| t.1)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if k < 2 || k > videos.len() {
+                return Err(StageError::Param(format!(
+                    "leave-video-out needs 2 <= k <= number of trial indices ({}), got k = {k}",
+                    videos.len()
+                )));
+            }
+            let fold_of = deal(&videos, k, &mut rng_for(seed, "leave-video-out"));
+            (k, trials.iter().map(|&t| (t, fold_of[&t.1])).collect())
+        }
     };
     if k > usize::from(u16::MAX) {
         return Err(StageError::Param(format!(
@@ -205,22 +234,43 @@ pub fn make_splits(
             .filter(|t| test_fold[t] != f)
             .collect();
         let mut val = BTreeSet::new();
-        // Validation groups: per subject for subject-dependent, pooled otherwise.
-        let groups: Vec<Vec<(u16, u16)>> = if protocol == Protocol::SubjectDependent {
-            subjects
-                .iter()
-                .map(|&s| rest.iter().copied().filter(|t| t.0 == s).collect())
-                .collect()
-        } else {
-            vec![rest]
-        };
-        for (g, mut group) in groups.into_iter().enumerate() {
-            let n = val_count(group.len(), val_fraction);
-            group.shuffle(&mut rng_for(
-                seed,
-                &format!("{} val fold {f} group {g}", protocol.name()),
-            ));
-            val.extend(group.into_iter().take(n));
+        // Validation units: trials (per subject for subject-dependent), whole subjects
+        // for loso, whole videos for leave-video-out.
+        match protocol {
+            Protocol::TrialKfold | Protocol::SubjectDependent => {
+                let groups: Vec<Vec<(u16, u16)>> = if protocol == Protocol::SubjectDependent {
+                    subjects
+                        .iter()
+                        .map(|&s| rest.iter().copied().filter(|t| t.0 == s).collect())
+                        .collect()
+                } else {
+                    vec![rest]
+                };
+                for (g, mut group) in groups.into_iter().enumerate() {
+                    let n = val_count(group.len(), val_fraction);
+                    group.shuffle(&mut rng_for(
+                        seed,
+                        &format!("{} val fold {f} group {g}", protocol.name()),
+                    ));
+                    val.extend(group.into_iter().take(n));
+                }
+            }
+            Protocol::Loso | Protocol::LeaveVideoOut => {
+                let unit = |t: &(u16, u16)| if protocol == Protocol::Loso { t.0 } else { t.1 };
+                let mut units: Vec<u16> = rest
+                    .iter()
+                    .map(unit)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let n = val_count(units.len(), val_fraction);
+                units.shuffle(&mut rng_for(
+                    seed,
+                    &format!("{} val fold {f}", protocol.name()),
+                ));
+                let chosen: BTreeSet<u16> = units.into_iter().take(n).collect();
+                val.extend(rest.iter().copied().filter(|t| chosen.contains(&unit(t))));
+            }
         }
         for &t in &trials {
             let role = if test_fold[&t] == f {
@@ -335,11 +385,12 @@ impl Stage for Folds {
     fn name(&self) -> &'static str {
         "folds"
     }
+    /// 2: loso validates on held-out subjects (was: trials of the training subjects).
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn doc(&self) -> &'static str {
-        "splits the windows' trials into cross-validation folds (trial-kfold | subject-dependent | loso) with train/val/test roles -> splits.parquet"
+        "splits the windows' trials into cross-validation folds (trial-kfold | subject-dependent | loso | leave-video-out) with train/val/test roles -> splits.parquet"
     }
     fn params(&self) -> Vec<ParamSpec> {
         vec![
@@ -353,7 +404,7 @@ impl Stage for Folds {
                 "k",
                 ParamKind::Int,
                 10,
-                "number of folds (loso: the number of subjects, k is ignored)",
+                "number of folds (loso: the number of subjects, k is ignored; leave-video-out: folds of trial indices)",
             ),
             ParamSpec::new(
                 "val_fraction",
@@ -509,6 +560,62 @@ mod tests {
     }
 
     #[test]
+    fn loso_validates_on_subjects_disjoint_from_training_and_test() {
+        let trials = grid(8, 6);
+        let (splits, k) = make_splits(&trials, Protocol::Loso, 0, 0.3, 5).unwrap();
+        assert_eq!(k, 8);
+        check_laws(&trials, &splits, k);
+        for f in 0..k as u16 {
+            let subjects = |r: Role| -> BTreeSet<u16> {
+                splits
+                    .iter()
+                    .filter(|s| s.fold == f && s.role == r)
+                    .map(|s| s.subject)
+                    .collect()
+            };
+            let (train, val, test) = (
+                subjects(Role::Train),
+                subjects(Role::Val),
+                subjects(Role::Test),
+            );
+            // 30 % of the 7 non-test subjects, rounded: 2
+            assert_eq!((val.len(), test.len(), train.len()), (2, 1, 5), "fold {f}");
+            assert!(val.is_disjoint(&train) && val.is_disjoint(&test) && train.is_disjoint(&test));
+        }
+    }
+
+    #[test]
+    fn leave_video_out_never_tests_a_trained_video() {
+        // 5 subjects who all watched videos 1..=12
+        let trials = grid(5, 12);
+        let (splits, k) = make_splits(&trials, Protocol::LeaveVideoOut, 4, 0.25, 9).unwrap();
+        assert_eq!(k, 4);
+        check_laws(&trials, &splits, k);
+        let mut tested = BTreeSet::new();
+        for f in 0..k as u16 {
+            let videos = |r: Role| -> BTreeSet<u16> {
+                splits
+                    .iter()
+                    .filter(|s| s.fold == f && s.role == r)
+                    .map(|s| s.trial)
+                    .collect()
+            };
+            let (train, val, test) = (videos(Role::Train), videos(Role::Val), videos(Role::Test));
+            assert_eq!(test.len(), 3, "12 videos in 4 folds");
+            assert!(train.is_disjoint(&test) && val.is_disjoint(&test) && train.is_disjoint(&val));
+            // every subject's trial of a test video is tested
+            let n_test = splits
+                .iter()
+                .filter(|s| s.fold == f && s.role == Role::Test)
+                .count();
+            assert_eq!(n_test, 3 * 5);
+            tested.extend(test);
+        }
+        assert_eq!(tested.len(), 12, "each video is tested in exactly one fold");
+        assert!(make_splits(&trials, Protocol::LeaveVideoOut, 13, 0.1, 0).is_err());
+    }
+
+    #[test]
     fn seeded_and_validated() {
         let trials = grid(2, 20);
         let a = make_splits(&trials, Protocol::TrialKfold, 5, 0.1, 11).unwrap();
@@ -533,13 +640,13 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         #[test]
         fn laws_hold_for_random_designs(
-            subjects in 2u16..6, trials in 2u16..15, k in 2usize..8, val in 0.0f64..0.5, seed in 0u64..1000, which in 0usize..3,
+            subjects in 2u16..6, trials in 2u16..15, k in 2usize..8, val in 0.0f64..0.5, seed in 0u64..1000, which in 0usize..4,
         ) {
             let t = grid(subjects, trials);
-            let protocol = [Protocol::TrialKfold, Protocol::SubjectDependent, Protocol::Loso][which];
+            let protocol = [Protocol::TrialKfold, Protocol::SubjectDependent, Protocol::Loso, Protocol::LeaveVideoOut][which];
             let impossible = match protocol {
                 Protocol::TrialKfold => k > t.len(),
-                Protocol::SubjectDependent => usize::from(trials) < k,
+                Protocol::SubjectDependent | Protocol::LeaveVideoOut => usize::from(trials) < k,
                 Protocol::Loso => false,
             };
             match make_splits(&t, protocol, k, val, seed) {

@@ -35,6 +35,12 @@ pub fn cell_params() -> Vec<ParamSpec> {
             "arousal",
             "binary label to predict (a matrix axis)",
         ),
+        ParamSpec::new(
+            "subject",
+            ParamKind::Int,
+            -1,
+            "train and test on this subject's trials only (-1: all subjects); a `subject` matrix axis gives per-subject models (subject-dependent protocol)",
+        ),
         ParamSpec::new("lr", ParamKind::Float, 1e-3, "Adam learning rate"),
         ParamSpec::new(
             "weight_decay",
@@ -233,11 +239,17 @@ pub fn input_tables(ctx: &Context) -> Result<(PathBuf, PathBuf), StageError> {
     Ok((ctx.input_file(WINDOWS)?, ctx.input_file(SPLITS)?))
 }
 
-/// Load this cell's data with `modalities`.
+/// Load this cell's data with `modalities` (one subject's if `subject` is set).
 pub fn load_data(ctx: &Context, modalities: &[Modality]) -> Result<FoldData, StageError> {
     let (fold, target) = cell(&ctx.params)?;
     let (w, s) = input_tables(ctx)?;
-    FoldData::load(&w, &s, fold, target, modalities)
+    let subject = match ctx.params.i64("subject")? {
+        s if s < 0 => None,
+        s => Some(u16::try_from(s).map_err(|_| {
+            StageError::Param(format!("parameter `subject` = {s} is not a subject id"))
+        })?),
+    };
+    FoldData::load_subject(&w, &s, fold, target, modalities, subject)
 }
 
 /// The test role's predictions from P(high) per row.

@@ -17,6 +17,11 @@
 //!
 //! A contrast `M − constant` compares model `M` with its test sets' best constant
 //! classifier.
+//!
+//! With a `subject` axis (per-subject models, the subject-dependent protocol) the unit
+//! is the subject: each subject's cells are averaged first, intervals and tests run
+//! over subjects (independent units, so the plain paired t-test: no resampling
+//! correction).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -45,6 +50,8 @@ pub struct Run {
     pub target: String,
     pub fold: Option<i64>,
     pub repeat: i64,
+    /// The `subject` axis of per-subject models.
+    pub subject: Option<i64>,
     pub preds: Vec<Prediction>,
 }
 
@@ -123,8 +130,10 @@ impl Interval {
 pub struct ModelSummary {
     pub model: String,
     pub target: String,
-    /// Cells (fold × repeat).
+    /// Units the intervals are over: cells (fold × repeat), or subjects.
     pub cells: usize,
+    /// `cell` or `subject`.
+    pub unit: &'static str,
     /// Test windows over all cells.
     pub windows: usize,
     pub accuracy: Interval,
@@ -144,7 +153,7 @@ pub struct Contrast {
     pub a: String,
     pub b: String,
     pub target: String,
-    /// Paired cells.
+    /// Paired units (cells, or subjects).
     pub cells: usize,
     /// Mean accuracy difference `a − b` over cells (points) and its corrected 95 % interval.
     pub diff: f64,
@@ -180,7 +189,7 @@ pub fn parse_contrast(s: &str) -> Result<(String, String), StageError> {
     }
 }
 
-type CellKey = (Option<i64>, i64);
+type CellKey = (Option<i64>, Option<i64>, i64);
 
 /// Runs grouped by (model, target), then cell.
 fn index(runs: &[Run]) -> BTreeMap<(String, String), BTreeMap<CellKey, &Run>> {
@@ -188,7 +197,7 @@ fn index(runs: &[Run]) -> BTreeMap<(String, String), BTreeMap<CellKey, &Run>> {
     for r in runs {
         m.entry((r.model.clone(), r.target.clone()))
             .or_default()
-            .insert((r.fold, r.repeat), r);
+            .insert((r.subject, r.fold, r.repeat), r);
     }
     m
 }
@@ -207,9 +216,15 @@ pub fn summarise(runs: &[Run], seed: u64) -> Vec<ModelSummary> {
         .into_iter()
         .map(|k| {
             let cells = &idx[&k];
-            let m: Vec<CellMetrics> = cells.values().map(|r| CellMetrics::of(&r.preds)).collect();
-            let col =
-                |f: fn(&CellMetrics) -> f64| Interval::of(&m.iter().map(f).collect::<Vec<_>>());
+            let m: Vec<(Option<i64>, CellMetrics)> = cells
+                .iter()
+                .map(|(key, r)| (key.0, CellMetrics::of(&r.preds)))
+                .collect();
+            let per_subject = m.iter().any(|(s, _)| s.is_some());
+            let col = |f: fn(&CellMetrics) -> f64| {
+                let values: Vec<(Option<i64>, f64)> = m.iter().map(|(s, c)| (*s, f(c))).collect();
+                Interval::of(&unit_means(&values))
+            };
             let pooled: Vec<&Prediction> = cells.values().flat_map(|r| &r.preds).collect();
             let y: Vec<u8> = pooled.iter().map(|p| p.y).collect();
             let yhat: Vec<u8> = pooled.iter().map(|p| predict_high(p.p_high)).collect();
@@ -222,7 +237,12 @@ pub fn summarise(runs: &[Run], seed: u64) -> Vec<ModelSummary> {
             )
             .map_or(f64::NAN, |r| r.p_value);
             ModelSummary {
-                cells: cells.len(),
+                cells: if per_subject {
+                    m.iter().map(|(s, _)| *s).collect::<BTreeSet<_>>().len()
+                } else {
+                    cells.len()
+                },
+                unit: if per_subject { "subject" } else { "cell" },
                 windows: pooled.len(),
                 accuracy: col(|c| c.accuracy),
                 f1: col(|c| c.f1),
@@ -237,6 +257,20 @@ pub fn summarise(runs: &[Run], seed: u64) -> Vec<ModelSummary> {
             }
         })
         .collect()
+}
+
+/// The values per unit: as given without subjects, else each subject's mean.
+fn unit_means(values: &[(Option<i64>, f64)]) -> Vec<f64> {
+    if values.iter().all(|(s, _)| s.is_none()) {
+        return values.iter().map(|(_, v)| *v).collect();
+    }
+    let mut by: BTreeMap<Option<i64>, (f64, usize)> = BTreeMap::new();
+    for (s, v) in values.iter().filter(|(_, v)| v.is_finite()) {
+        let e = by.entry(*s).or_insert((0.0, 0));
+        e.0 += v;
+        e.1 += 1;
+    }
+    by.values().map(|(sum, n)| sum / *n as f64).collect()
 }
 
 /// Correctness (1/0) of every window of a run, by window.
@@ -337,13 +371,16 @@ pub fn contrasts(
                         None => continue,
                     }
                 };
-                diffs.push(CellMetrics::of(&x.preds).accuracy - vb);
+                diffs.push((cell.0, CellMetrics::of(&x.preds).accuracy - vb));
                 pairs.push((x, y));
             }
             if diffs.is_empty() {
                 continue;
             }
-            out.push(contrast(a, b, t, &diffs, &pairs, test_train_ratio, seed));
+            // Subjects are independent units: no resampling correction.
+            let per_subject = diffs.iter().any(|(s, _)| s.is_some());
+            let ratio = if per_subject { 0.0 } else { test_train_ratio };
+            out.push(contrast(a, b, t, &unit_means(&diffs), &pairs, ratio, seed));
         }
     }
     let adjusted = stats::holm(
@@ -461,10 +498,15 @@ fn ci(i: &Interval) -> String {
 pub fn markdown(summary: &[ModelSummary], contrasts: &[Contrast], ratio: f64) -> String {
     let mut s = String::new();
     let cells = summary.iter().map(|m| m.cells).max().unwrap_or(0);
+    let unit = if summary.iter().any(|m| m.unit == "subject") {
+        format!("one subject, the mean of that subject's per-subject models over folds and repeats ({cells} subjects per model)")
+    } else {
+        format!("one cell = one model trained and tested on one fold of one repeat ({cells} cells per model)")
+    };
     let _ = writeln!(
         s,
-        "Unit of every number: one cell = one model trained and tested on one fold of one repeat ({cells} cells per model); \
-         window-level metrics (each test window counts once), in %. Mean [95 % t-interval over cells]; \
+        "Unit of every number: {unit}; \
+         window-level metrics (each test window counts once), in %. Mean [95 % t-interval over units]; \
          `constant` is the best constant classifier of each test set (chance is not assumed to be 50 %); \
          `perm. p` is a label-permutation test of the pooled balanced accuracy ({RESAMPLES} permutations).\n"
     );
@@ -557,6 +599,7 @@ mod tests {
             target: "valence".into(),
             fold: Some(fold),
             repeat,
+            subject: None,
             preds,
         }
     }
@@ -650,6 +693,42 @@ mod tests {
         assert_eq!(
             parse_contrast(" v3 - v2 ").unwrap(),
             ("v3".into(), "v2".into())
+        );
+    }
+
+    #[test]
+    fn per_subject_models_are_averaged_per_subject_and_tested_over_subjects() {
+        // 4 subjects × 2 folds; a beats b by 10, 2.5, 15, 10 points on subject means
+        let mut runs = Vec::new();
+        for (subject, (ka, kb)) in [
+            ((24, 26), (20, 22)),
+            ((22, 22), (20, 22)),
+            ((26, 26), (20, 20)),
+            ((24, 24), (20, 20)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for (fold, (a, b)) in [(ka.0, kb.0), (ka.1, kb.1)].into_iter().enumerate() {
+                let mut ra = run("a", fold as i64, 0, &first_k(40, a));
+                let mut rb = run("b", fold as i64, 0, &first_k(40, b));
+                ra.subject = Some(subject as i64 + 1);
+                rb.subject = Some(subject as i64 + 1);
+                runs.extend([ra, rb]);
+            }
+        }
+        let s = &summarise(&runs, 1)[0];
+        assert_eq!((s.unit, s.cells), ("subject", 4));
+        // subject means of a: 62.5, 55, 65, 60
+        assert!((s.accuracy.mean - 60.625).abs() < 1e-9);
+        let c = &contrasts(&runs, &[("a".into(), "b".into())], 0.5, 1).unwrap()[0];
+        assert_eq!(c.cells, 4);
+        let want = stats::paired_t(&[62.5, 55.0, 65.0, 60.0], &[52.5, 52.5, 50.0, 50.0]).unwrap();
+        assert!(
+            (c.p - want.p_value).abs() < 1e-12,
+            "{} vs {}",
+            c.p,
+            want.p_value
         );
     }
 

@@ -208,7 +208,29 @@ impl FoldData {
         target: Target,
         modalities: &[Modality],
     ) -> Result<FoldData, StageError> {
-        let roles_of = read_splits(splits, fold)?;
+        Self::load_subject(windows, splits, fold, target, modalities, None)
+    }
+
+    /// [`FoldData::load`] restricted to one subject's trials (per-subject models of
+    /// the subject-dependent protocol) when `subject` is given.
+    pub fn load_subject(
+        windows: &Path,
+        splits: &Path,
+        fold: u16,
+        target: Target,
+        modalities: &[Modality],
+        subject: Option<u16>,
+    ) -> Result<FoldData, StageError> {
+        let mut roles_of = read_splits(splits, fold)?;
+        if let Some(s) = subject {
+            roles_of.retain(|k, _| k.0 == s);
+            if roles_of.is_empty() {
+                return Err(StageError::bad_file(
+                    splits,
+                    format!("subject {s} has no trials in fold {fold}"),
+                ));
+            }
+        }
         let mut reader = WindowsReader::open(windows)?;
         let meta = reader.meta.clone();
         let mut channels = Vec::new();

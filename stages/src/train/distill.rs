@@ -211,6 +211,25 @@ pub struct DistillOptions {
     pub eval_batch: usize,
 }
 
+/// Per-epoch feedback measurements (see [`Trainee::epoch_feedback`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FeedbackLog {
+    pub(crate) quiz_sum: f64,
+    pub(crate) quiz_n: usize,
+    /// NaN until measured at the epoch's first feedback step.
+    pub(crate) ratio: f64,
+}
+
+impl Default for FeedbackLog {
+    fn default() -> Self {
+        FeedbackLog {
+            quiz_sum: 0.0,
+            quiz_n: 0,
+            ratio: f64::NAN,
+        }
+    }
+}
+
 /// The distillation state: student side, teacher, optimisers, step counter.
 pub struct Distiller<E: Float, D: NetDevice<E>> {
     pub student: StudentSide<E, D>,
@@ -224,6 +243,8 @@ pub struct Distiller<E: Float, D: NetDevice<E>> {
     /// Teacher updates taken.
     pub teacher_updates: usize,
     best: Option<(StudentSide<E, D>, Teacher<E, D>)>,
+    /// What the feedback steps of the current epoch measured.
+    pub(crate) fb_log: FeedbackLog,
     masks: StdRng,
     quiz: StdRng,
     pub(crate) dev: D,
@@ -267,6 +288,7 @@ impl<E: Float, D: NetDevice<E>> Distiller<E, D> {
             steps: 0,
             teacher_updates: 0,
             best: None,
+            fb_log: FeedbackLog::default(),
             masks: StdRng::seed_from_u64(opts.mask_seed),
             quiz: StdRng::seed_from_u64(opts.quiz_seed),
             dev: dev.clone(),
@@ -402,6 +424,16 @@ impl<E: Float, D: NetDevice<E>> Trainee for Distiller<E, D> {
             self.student = s;
             self.teacher = t;
         }
+    }
+
+    fn epoch_feedback(&mut self) -> (f64, f64) {
+        let log = std::mem::take(&mut self.fb_log);
+        let quiz = if log.quiz_n > 0 {
+            log.quiz_sum / log.quiz_n as f64
+        } else {
+            f64::NAN
+        };
+        (quiz, log.ratio)
     }
 }
 

@@ -39,6 +39,8 @@ pub struct InstanceScore {
     pub fold: Option<i64>,
     /// The `repeat` axis of the cell (0 without one).
     pub repeat: i64,
+    /// The `subject` axis of per-subject models.
+    pub subject: Option<i64>,
     pub target: String,
     pub accuracy: f64,
     pub f1: f64,
@@ -232,6 +234,7 @@ fn score_instance(
         .get("repeat")
         .and_then(Value::as_i64)
         .unwrap_or(0);
+    let subject = input.cell.get("subject").and_then(Value::as_i64);
     let label = if model == "teacher" && !input.stage.contains("teacher") {
         format!("{}/teacher", input.stage)
     } else {
@@ -243,6 +246,7 @@ fn score_instance(
         variation: variation_label(input),
         fold,
         repeat,
+        subject,
         target: target.clone(),
         accuracy: c.accuracy(),
         f1: c.f1_high(),
@@ -258,6 +262,7 @@ fn score_instance(
         target,
         fold,
         repeat,
+        subject,
         preds,
     };
     Ok((score, run))

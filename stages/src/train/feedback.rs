@@ -61,12 +61,35 @@ impl<E: crate::model::Float, D: crate::model::NetDevice<E>> Distiller<E, D> {
             Feedback::Meta => self.meta_teacher_grads(b, q, lce, lfb)?,
             Feedback::FirstOrder => self.first_order_teacher_grads(b, lce, lfb)?,
         };
+        if self.fb_log.ratio.is_nan() && self.feedback.mode == Feedback::Meta {
+            // First feedback step of the epoch: how large the meta term is next to the
+            // teacher's own cross-entropy term (one extra teacher pass, once per epoch).
+            let total = self.teacher.grad_vec(&mut grads)?;
+            let ce = self.ce_teacher_grad(b, lce)?;
+            let ce_norm = ce.norm()?;
+            self.fb_log.ratio = total.add_scaled(&ce, -1.0)?.norm()? / ce_norm;
+        }
+        if stats.quiz_loss.is_finite() {
+            self.fb_log.quiz_sum += stats.quiz_loss;
+            self.fb_log.quiz_n += 1;
+        }
         let opt = self.teacher_opt.as_mut().ok_or_else(|| {
             ModelError::Params("feedback is on but the teacher has no optimiser".into())
         })?;
         opt.step(&mut self.teacher, &mut grads)?;
         self.teacher_updates += 1;
         Ok(stats)
+    }
+
+    /// `λ_ce·∇CE(y, p_T)` for the teacher alone.
+    fn ce_teacher_grad(
+        &self,
+        b: &KdBatch<E>,
+        lambda_ce: f64,
+    ) -> Result<ParamVec<E, D>, ModelError> {
+        let (zt, _) = self.taped_teacher(b)?;
+        let mut grads = (teacher_ce(zt, &b.y) * E::c(lambda_ce)).backward();
+        self.teacher.grad_vec(&mut grads)
     }
 
     /// The teacher's forward on `b` (eval mode) with a fresh tape on its parameters:

@@ -22,6 +22,12 @@ pub trait Trainee {
     fn keep_best(&mut self);
     /// Go back to the weights of the last [`Trainee::keep_best`].
     fn restore_best(&mut self);
+    /// What a feedback phase measured since the last call (the end of the previous
+    /// epoch): mean quiz loss of its steps and ‖λ_fb·meta-gradient‖ / ‖λ_ce·∇CE‖ at
+    /// its first step. NaN without feedback.
+    fn epoch_feedback(&mut self) -> (f64, f64) {
+        (f64::NAN, f64::NAN)
+    }
 }
 
 /// Which validation number decides "better".
@@ -98,6 +104,11 @@ pub struct EpochRecord {
     /// NaN when the fold has no val windows.
     pub val_loss: f64,
     pub val_acc: f64,
+    /// Mean quiz loss of the epoch's feedback steps (NaN without feedback).
+    pub quiz_loss: f64,
+    /// ‖λ_fb·meta-gradient‖ / ‖λ_ce·∇CE‖ of the teacher update at the epoch's first
+    /// feedback step (NaN without feedback).
+    pub fb_ratio: f64,
 }
 
 /// What the loop did.
@@ -210,11 +221,14 @@ pub fn fit(
         } else {
             (f64::NAN, f64::NAN)
         };
+        let (quiz_loss, fb_ratio) = trainee.epoch_feedback();
         curve.push(EpochRecord {
             epoch,
             train_loss,
             val_loss,
             val_acc,
+            quiz_loss,
+            fb_ratio,
         });
         if !has_val || stop.improved(val_loss, val_acc) {
             trainee.keep_best();
@@ -238,14 +252,15 @@ pub fn fit(
     })
 }
 
-/// Write the learning curve as CSV (`epoch,train_loss,val_loss,val_acc`).
+/// Write the learning curve as CSV
+/// (`epoch,train_loss,val_loss,val_acc,quiz_loss,fb_ratio`).
 pub fn write_curve(path: &Path, curve: &[EpochRecord]) -> Result<(), StageError> {
-    let mut text = String::from("epoch,train_loss,val_loss,val_acc\n");
+    let mut text = String::from("epoch,train_loss,val_loss,val_acc,quiz_loss,fb_ratio\n");
     for r in curve {
         let _ = writeln!(
             text,
-            "{},{},{},{}",
-            r.epoch, r.train_loss, r.val_loss, r.val_acc
+            "{},{},{},{},{},{}",
+            r.epoch, r.train_loss, r.val_loss, r.val_acc, r.quiz_loss, r.fb_ratio
         );
     }
     std::fs::write(path, text).at(path)
@@ -382,7 +397,7 @@ mod tests {
         write_curve(&path, &r.curve).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
-            text.starts_with("epoch,train_loss,val_loss,val_acc\n1,0.5,1,"),
+            text.starts_with("epoch,train_loss,val_loss,val_acc,quiz_loss,fb_ratio\n1,0.5,1,"),
             "{text}"
         );
     }

@@ -8,10 +8,11 @@ use super::support::*;
 use crate::model::{Mode, ParamVec, ParamsExt, Student, Teacher};
 use crate::train::dataset::{FoldData, Modality, Role, Target};
 use crate::train::distill::{
-    DistillOptions, Distiller, Feedback, FeedbackConfig, KdBatch, StudentSide,
+    paired, student_forward, DistillOptions, Distiller, Feedback, FeedbackConfig, KdBatch,
+    StudentSide,
 };
 use crate::train::fit::Trainee;
-use crate::train::losses::KdWeights;
+use crate::train::losses::{teaching_loss, KdWeights};
 
 fn load(dir: &std::path::Path) -> FoldData {
     let data = write_tables(dir, 3);
@@ -256,4 +257,113 @@ fn meta_only_feedback_differs_from_ce_only_feedback() {
         "λ_ce·CE + λ_fb·meta is not linear: {diff}"
     );
     assert!(meta.norm().unwrap() > 1e-6 * ce.norm().unwrap());
+}
+
+/// The pilot step is one plain SGD step of a student copy, θ_S' = θ_S − η·∇L_S, with
+/// the gradient taken here on the same batch, masks and teacher outputs and the update
+/// done element by element; the student itself is untouched.
+#[test]
+fn the_pilot_step_is_theta_minus_eta_times_the_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = load(dir.path());
+    let eta = 0.3;
+    let fb = FeedbackConfig {
+        eta,
+        ..FeedbackConfig::default()
+    };
+    let d = distiller::<f64>(fb, 0.2);
+    let b = KdBatch::<f64>::from_rows(&data, Role::Train, &[0, 1, 2, 3, 4, 5], 9).unwrap();
+    let (zt, ft) = d.teacher_targets(&b).unwrap();
+    let theta = d.student.param_vec().to_vec();
+    let pilot = d.pilot(&b, &zt, ft.as_ref()).unwrap().param_vec().to_vec();
+    assert_eq!(
+        d.student.param_vec().to_vec(),
+        theta,
+        "the student is not moved"
+    );
+
+    let mut s = d.student.deep_copy().unwrap();
+    let grads = s.alloc_grads().unwrap();
+    let (zs, fs) = student_forward(
+        &mut s,
+        b.student_input(&d.dev).traced(grads),
+        Mode::Train,
+        d.uses_features(),
+    )
+    .unwrap();
+    let loss = teaching_loss(&d.weights, &b.y, zs, zt.clone(), paired(fs, ft));
+    let mut grads = loss.backward();
+    let g = s.grad_vec(&mut grads).unwrap().to_vec();
+    let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert!(norm > 1e-6, "a gradient to step along (‖g‖ = {norm})");
+    let by_hand: Vec<f64> = theta.iter().zip(&g).map(|(t, g)| t - eta * g).collect();
+    let worst = pilot
+        .iter()
+        .zip(&by_hand)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-12, "pilot differs from θ − η∇L_S by {worst}");
+}
+
+/// The meta-gradient in f32 (what training uses) against f64 from the same weights and
+/// data, at the default ε = 0.01/‖v‖: the finite difference does not drown in f32
+/// rounding.
+#[test]
+fn the_f32_meta_gradient_matches_f64_at_the_default_epsilon() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = load(dir.path());
+    let fb = FeedbackConfig {
+        eta: 0.5,
+        ..FeedbackConfig::default()
+    };
+    let (rows, quiz) = ([0, 3, 5, 7, 9, 11], [1, 2, 4, 6, 8]);
+    let d64 = distiller::<f64>(fb.clone(), 0.2);
+    let m64 = d64
+        .meta_gradient(
+            &KdBatch::<f64>::from_rows(&data, Role::Train, &rows, 7).unwrap(),
+            &KdBatch::<f64>::from_rows(&data, Role::Train, &quiz, 8).unwrap(),
+        )
+        .unwrap()
+        .to_vec();
+    let d32 = distiller::<f32>(fb, 0.2);
+    let m32: Vec<f64> = d32
+        .meta_gradient(
+            &KdBatch::<f32>::from_rows(&data, Role::Train, &rows, 7).unwrap(),
+            &KdBatch::<f32>::from_rows(&data, Role::Train, &quiz, 8).unwrap(),
+        )
+        .unwrap()
+        .to_vec()
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let (cos, rel) = cosine_and_relative_error(&m32, &m64);
+    eprintln!("f32 vs f64 meta-gradient at the default ε: cosine {cos}, relative error {rel}");
+    assert!(
+        cos > 0.9999 && rel < 1e-3,
+        "cosine {cos}, relative error {rel}"
+    );
+}
+
+/// Each epoch's line of the learning curve carries the feedback phase's mean quiz loss
+/// and the size of the meta term next to the CE term; without feedback both are NaN.
+#[test]
+fn the_learning_curve_logs_the_quiz_loss_and_the_meta_to_ce_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = load(dir.path());
+    let mut v3 = distiller::<f32>(FeedbackConfig::default(), 0.2);
+    run_steps(&mut v3, &data, 3);
+    let (quiz, ratio) = v3.epoch_feedback();
+    assert!(quiz.is_finite() && quiz > 0.0, "quiz loss {quiz}");
+    assert!(ratio.is_finite() && ratio > 0.0, "ratio {ratio}");
+    // the log restarts with the next epoch
+    let (q2, r2) = v3.epoch_feedback();
+    assert!(q2.is_nan() && r2.is_nan());
+    let none = FeedbackConfig {
+        mode: Feedback::None,
+        ..FeedbackConfig::default()
+    };
+    let mut v2 = distiller::<f32>(none, 0.2);
+    run_steps(&mut v2, &data, 3);
+    let (q, r) = v2.epoch_feedback();
+    assert!(q.is_nan() && r.is_nan());
 }

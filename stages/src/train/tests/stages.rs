@@ -328,3 +328,57 @@ fn student_and_deepconvnet_baselines_run() {
     let e = TrainStudent.run(&ctx).unwrap_err().to_string();
     assert!(e.contains("windows.parquet"), "{e}");
 }
+
+/// Per-subject models (the subject-dependent protocol): with `subject` set a stage
+/// trains and tests on that subject's trials only.
+#[test]
+fn a_subject_parameter_trains_and_tests_one_subject() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_tables(root.path(), 6);
+    let tables = input("windows", &data, 1, "arousal");
+    let all =
+        read_predictions(&run_student(root.path(), "all", &tables, -1).join(PREDICTIONS)).unwrap();
+    let subjects: std::collections::BTreeSet<u16> = all.iter().map(|p| p.id.subject).collect();
+    assert!(subjects.len() > 1, "the fixture has several subjects");
+    let one = *subjects.iter().next().unwrap();
+    let mine = read_predictions(
+        &run_student(root.path(), "one", &tables, i64::from(one)).join(PREDICTIONS),
+    )
+    .unwrap();
+    assert!(!mine.is_empty() && mine.iter().all(|p| p.id.subject == one));
+    assert_eq!(
+        mine.len(),
+        all.iter().filter(|p| p.id.subject == one).count()
+    );
+    let ctx = context(
+        root.path(),
+        "none",
+        params(&TrainStudent, &with_sizes(&[("subject", Value::from(99))])),
+        vec![tables],
+        1,
+        1,
+    );
+    let e = TrainStudent.run(&ctx).unwrap_err().to_string();
+    assert!(e.contains("subject 99 has no trials in fold 1"), "{e}");
+}
+
+fn run_student(
+    root: &std::path::Path,
+    name: &str,
+    tables: &crate::stage::Input,
+    subject: i64,
+) -> std::path::PathBuf {
+    let ctx = context(
+        root,
+        name,
+        params(
+            &TrainStudent,
+            &with_sizes(&[("subject", Value::from(subject))]),
+        ),
+        vec![tables.clone()],
+        1,
+        1,
+    );
+    run(&TrainStudent, &ctx);
+    ctx.out_dir
+}
