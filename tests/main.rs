@@ -11,3 +11,4 @@ mod malformed;
 mod matrix;
 mod pipelines;
 mod report;
+mod statistics;
