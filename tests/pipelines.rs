@@ -89,6 +89,8 @@ fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed
         "v2",
         "v3",
         "v3/teacher",
+        "bandpower",
+        "bandpower-eog",
     ] {
         assert!(
             r.stdout.contains(&format!("│ {row} ")),
@@ -139,7 +141,7 @@ fn the_tiny_ablation_matches_the_committed_baseline_and_reruns_only_what_changed
     let warm = p.pipe(&with_tiny(&["run", "pipelines/ablation.yaml"]));
     warm.ok();
     assert!(
-        warm.stdout.contains("\n0 ran, 62 cached"),
+        warm.stdout.contains("\n0 ran, 78 cached"),
         "{}",
         warm.stdout
     );

@@ -18,6 +18,7 @@ pub fn all() -> Vec<&'static dyn Stage> {
         &crate::train::supervised_stages::TrainStudent,
         &crate::train::supervised_stages::TrainDeepConvNet,
         &crate::train::distill_stage::Distill,
+        &crate::train::band_power::BandPower,
         // evaluation
         &crate::train::evaluate::Evaluate,
     ];

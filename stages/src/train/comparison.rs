@@ -68,6 +68,9 @@ pub struct CellMetrics {
     pub constant_accuracy: f64,
     /// F1 (high = positive) of always predicting high.
     pub constant_high_f1: f64,
+    /// Trial-level accuracy: each trial's windows vote (majority of predicted classes,
+    /// a tie broken by the mean P(high)) against the trial's label.
+    pub trial_accuracy: f64,
 }
 
 fn pct(r: Result<f64, stats::StatsError>) -> f64 {
@@ -88,8 +91,38 @@ impl CellMetrics {
             auroc: pct(stats::auroc(&y, &scores)),
             constant_accuracy: 100.0 * high.max(1.0 - high),
             constant_high_f1: pct(stats::constant_high_f1(&y)),
+            trial_accuracy: trial_accuracy(preds),
         }
     }
+}
+
+/// Accuracy (%) of a majority vote over each trial's windows.
+fn trial_accuracy(preds: &[Prediction]) -> f64 {
+    // (subject, trial) → (label, high votes, windows, Σ P(high))
+    let mut trials: BTreeMap<(u16, u16), (u8, usize, usize, f64)> = BTreeMap::new();
+    for p in preds {
+        let e = trials
+            .entry((p.id.subject, p.id.trial))
+            .or_insert((p.y, 0, 0, 0.0));
+        e.1 += usize::from(predict_high(p.p_high));
+        e.2 += 1;
+        e.3 += f64::from(p.p_high);
+    }
+    if trials.is_empty() {
+        return f64::NAN;
+    }
+    let correct = trials
+        .values()
+        .filter(|(y, high, n, sum)| {
+            let vote = match (2 * high).cmp(n) {
+                std::cmp::Ordering::Greater => 1,
+                std::cmp::Ordering::Less => 0,
+                std::cmp::Ordering::Equal => u8::from(sum / *n as f64 > 0.5),
+            };
+            vote == *y
+        })
+        .count();
+    100.0 * correct as f64 / trials.len() as f64
 }
 
 fn f1_high(y: &[u8], yhat: &[u8]) -> f64 {
@@ -143,6 +176,7 @@ pub struct ModelSummary {
     pub auroc: Interval,
     pub constant_accuracy: Interval,
     pub constant_high_f1: Interval,
+    pub trial_accuracy: Interval,
     /// Label-permutation p of the pooled balanced accuracy (H₀: at chance).
     pub permutation_p: f64,
 }
@@ -251,6 +285,7 @@ pub fn summarise(runs: &[Run], seed: u64) -> Vec<ModelSummary> {
                 auroc: col(|c| c.auroc),
                 constant_accuracy: col(|c| c.constant_accuracy),
                 constant_high_f1: col(|c| c.constant_high_f1),
+                trial_accuracy: col(|c| c.trial_accuracy),
                 permutation_p,
                 model: k.0,
                 target: k.1,
@@ -506,18 +541,19 @@ pub fn markdown(summary: &[ModelSummary], contrasts: &[Contrast], ratio: f64) ->
     let _ = writeln!(
         s,
         "Unit of every number: {unit}; \
-         window-level metrics (each test window counts once), in %. Mean [95 % t-interval over units]; \
+         window-level metrics (each test window counts once) except `trial acc.` (a majority vote over each trial's windows), in %. \
+         Mean [95 % t-interval over units]; \
          `constant` is the best constant classifier of each test set (chance is not assumed to be 50 %); \
          `perm. p` is a label-permutation test of the pooled balanced accuracy ({RESAMPLES} permutations).\n"
     );
     let _ = writeln!(
         s,
-        "| model | target | accuracy | F1 | balanced acc. | macro-F1 | AUROC | constant acc. | always-high F1 | perm. p |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| model | target | accuracy | F1 | balanced acc. | macro-F1 | AUROC | trial acc. | constant acc. | always-high F1 | perm. p |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for m in summary {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             m.model,
             m.target,
             ci(&m.accuracy),
@@ -525,6 +561,7 @@ pub fn markdown(summary: &[ModelSummary], contrasts: &[Contrast], ratio: f64) ->
             ci(&m.balanced_accuracy),
             num(m.macro_f1.mean),
             num(m.auroc.mean),
+            num(m.trial_accuracy.mean),
             num(m.constant_accuracy.mean),
             num(m.constant_high_f1.mean),
             pval(m.permutation_p)
@@ -730,6 +767,31 @@ mod tests {
             c.p,
             want.p_value
         );
+    }
+
+    #[test]
+    fn trials_vote_with_their_windows() {
+        let w = |trial: u16, window: u16, y: u8, p_high: f32| Prediction {
+            id: WindowId {
+                subject: 1,
+                trial,
+                window,
+            },
+            y,
+            p_high,
+        };
+        let preds = [
+            // trial 1 (high): 2 of 3 windows say high → right
+            w(1, 0, 1, 0.9),
+            w(1, 1, 1, 0.8),
+            w(1, 2, 1, 0.2),
+            // trial 2 (low): a 1–1 tie, mean P(high) 0.55 → high → wrong
+            w(2, 0, 0, 0.9),
+            w(2, 1, 0, 0.2),
+        ];
+        let m = CellMetrics::of(&preds);
+        assert!((m.trial_accuracy - 50.0).abs() < 1e-12);
+        assert!((m.accuracy - 60.0).abs() < 1e-9, "window level: 3 of 5");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Training loops, losses, distillation, dynamic feedback, metrics.
 
+pub mod band_power;
 pub mod common;
 pub mod comparison;
 pub mod dataset;

@@ -382,3 +382,40 @@ fn run_student(
     run(&TrainStudent, &ctx);
     ctx.out_dir
 }
+
+/// The band-power baseline writes what the networks write (test predictions,
+/// metrics), with 4 band features per channel of its inputs.
+#[test]
+fn the_band_power_baseline_predicts_the_test_role() {
+    use crate::train::band_power::BandPower;
+    let root = tempfile::tempdir().unwrap();
+    let data = write_tables(root.path(), 7);
+    let tables = input("windows", &data, 1, "arousal");
+    for (inputs, channels) in [("eeg+eog", 5), ("eog", 2)] {
+        let ctx = context(
+            root.path(),
+            inputs,
+            params(
+                &BandPower,
+                &[("fold", Value::from(1)), ("inputs", Value::from(inputs))],
+            ),
+            vec![tables.clone()],
+            1,
+            1,
+        );
+        let m = run(&BandPower, &ctx).metrics;
+        assert_eq!(m["features"], 4 * channels, "{inputs}");
+        assert!(m["accuracy"].is_number() && m["l2"].is_number());
+        let preds = read_predictions(&ctx.out_dir.join(PREDICTIONS)).unwrap();
+        let fold = FoldData::load(
+            &data.join("windows.parquet"),
+            &data.join("splits.parquet"),
+            1,
+            Target::Arousal,
+            &[Modality::Eog],
+        )
+        .unwrap();
+        assert_eq!(preds.len(), fold.role(Role::Test).len());
+        assert!(preds.iter().all(|p| (0.0..=1.0).contains(&p.p_high)));
+    }
+}
