@@ -10,23 +10,11 @@ use dfdx::prelude::*;
 use super::support::*;
 use crate::model::cpu::with_composed_blocks;
 use crate::model::{Float, NetDevice, Student, Teacher, TeacherConfig};
-use crate::train::dataset::{FoldData, Modality, Role, Target};
+use crate::train::dataset::{FoldData, Role};
 use crate::train::distill::{DistillOptions, Distiller, Feedback, FeedbackConfig};
 use crate::train::fit::{fit, FitConfig, FitReport, Monitor, Trainee};
 use crate::train::losses::KdWeights;
 use crate::train::supervised::Supervised;
-
-fn load(dir: &std::path::Path) -> FoldData {
-    let data = write_tables(dir, 3);
-    FoldData::load(
-        &data.join("windows.parquet"),
-        &data.join("splits.parquet"),
-        0,
-        Target::Valence,
-        &[Modality::Eeg, Modality::Eog],
-    )
-    .unwrap()
-}
 
 fn fit_cfg() -> FitConfig {
     FitConfig {

@@ -6,25 +6,13 @@ use dfdx::prelude::*;
 
 use super::support::*;
 use crate::model::{Mode, ParamVec, ParamsExt, Student, Teacher};
-use crate::train::dataset::{FoldData, Modality, Role, Target};
+use crate::train::dataset::{FoldData, Role};
 use crate::train::distill::{
     paired, student_forward, DistillOptions, Distiller, Feedback, FeedbackConfig, KdBatch,
     StudentSide,
 };
 use crate::train::fit::Trainee;
 use crate::train::losses::{teaching_loss, KdWeights};
-
-fn load(dir: &std::path::Path) -> FoldData {
-    let data = write_tables(dir, 3);
-    FoldData::load(
-        &data.join("windows.parquet"),
-        &data.join("splits.parquet"),
-        0,
-        Target::Valence,
-        &[Modality::Eeg, Modality::Eog],
-    )
-    .unwrap()
-}
 
 fn distiller<E: crate::model::Float>(
     feedback: FeedbackConfig,

@@ -129,3 +129,17 @@ pub fn context(
     ctx.threads = threads;
     ctx
 }
+
+/// Fold 0, valence, EEG + EOG of [`write_tables`]`(dir, 3)`.
+pub fn load(dir: &Path) -> crate::train::dataset::FoldData {
+    use crate::train::dataset::{FoldData, Modality, Target};
+    let data = write_tables(dir, 3);
+    FoldData::load(
+        &data.join("windows.parquet"),
+        &data.join("splits.parquet"),
+        0,
+        Target::Valence,
+        &[Modality::Eeg, Modality::Eog],
+    )
+    .unwrap()
+}
