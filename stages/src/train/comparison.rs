@@ -53,6 +53,30 @@ pub struct Run {
     /// The `subject` axis of per-subject models.
     pub subject: Option<i64>,
     pub preds: Vec<Prediction>,
+    /// [`CellMetrics::of`] the predictions, computed once.
+    pub metrics: CellMetrics,
+}
+
+impl Run {
+    pub fn new(
+        model: String,
+        target: String,
+        fold: Option<i64>,
+        repeat: i64,
+        subject: Option<i64>,
+        preds: Vec<Prediction>,
+    ) -> Run {
+        let metrics = CellMetrics::of(&preds);
+        Run {
+            model,
+            target,
+            fold,
+            repeat,
+            subject,
+            preds,
+            metrics,
+        }
+    }
 }
 
 /// Per-cell metrics of a [`Run`], in percent (NaN where undefined, e.g. AUROC with
@@ -250,10 +274,8 @@ pub fn summarise(runs: &[Run], seed: u64) -> Vec<ModelSummary> {
         .into_iter()
         .map(|k| {
             let cells = &idx[&k];
-            let m: Vec<(Option<i64>, CellMetrics)> = cells
-                .iter()
-                .map(|(key, r)| (key.0, CellMetrics::of(&r.preds)))
-                .collect();
+            let m: Vec<(Option<i64>, CellMetrics)> =
+                cells.iter().map(|(key, r)| (key.0, r.metrics)).collect();
             let per_subject = m.iter().any(|(s, _)| s.is_some());
             let col = |f: fn(&CellMetrics) -> f64| {
                 let values: Vec<(Option<i64>, f64)> = m.iter().map(|(s, c)| (*s, f(c))).collect();
@@ -399,14 +421,14 @@ pub fn contrasts(
             let mut diffs = Vec::new();
             for (cell, x) in ra {
                 let (y, vb) = if b == CONSTANT {
-                    (None, CellMetrics::of(&x.preds).constant_accuracy)
+                    (None, x.metrics.constant_accuracy)
                 } else {
                     match rb.and_then(|m| m.get(cell)) {
-                        Some(y) => (Some(*y), CellMetrics::of(&y.preds).accuracy),
+                        Some(y) => (Some(*y), y.metrics.accuracy),
                         None => continue,
                     }
                 };
-                diffs.push((cell.0, CellMetrics::of(&x.preds).accuracy - vb));
+                diffs.push((cell.0, x.metrics.accuracy - vb));
                 pairs.push((x, y));
             }
             if diffs.is_empty() {
@@ -631,14 +653,14 @@ mod tests {
                 }
             })
             .collect();
-        Run {
-            model: model.into(),
-            target: "valence".into(),
-            fold: Some(fold),
+        Run::new(
+            model.into(),
+            "valence".into(),
+            Some(fold),
             repeat,
-            subject: None,
+            None,
             preds,
-        }
+        )
     }
 
     fn first_k(n: usize, k: usize) -> Vec<bool> {

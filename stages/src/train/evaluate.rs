@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::stage::{Context, Input, IoContext, Outcome, ParamKind, ParamSpec, Stage, StageError};
-use crate::train::comparison::{self, CellMetrics, Contrast, ModelSummary, Run};
+use crate::train::comparison::{self, Contrast, ModelSummary, Run};
 use crate::train::metrics::{Confusion, MeanStd};
 use crate::train::predictions::{
     confusion, read_predictions, Prediction, PREDICTIONS, TEACHER_PREDICTIONS,
@@ -227,7 +227,6 @@ fn score_instance(
 ) -> Result<(InstanceScore, Run), StageError> {
     let preds: Vec<Prediction> = read_predictions(path)?;
     let c: Confusion = confusion(&preds);
-    let m = CellMetrics::of(&preds);
     let (fold, target) = fold_and_target(input)?;
     let repeat = input
         .cell
@@ -240,6 +239,8 @@ fn score_instance(
     } else {
         input.stage.clone()
     };
+    let run = Run::new(label, target.clone(), fold, repeat, subject, preds);
+    let m = &run.metrics;
     let score = InstanceScore {
         stage: input.stage.clone(),
         model: model.into(),
@@ -247,7 +248,7 @@ fn score_instance(
         fold,
         repeat,
         subject,
-        target: target.clone(),
+        target,
         accuracy: c.accuracy(),
         f1: c.f1_high(),
         macro_f1: c.macro_f1(),
@@ -257,25 +258,15 @@ fn score_instance(
         n: c.total(),
         confusion: c.matrix(),
     };
-    let run = Run {
-        model: label,
-        target,
-        fold,
-        repeat,
-        subject,
-        preds,
-    };
     Ok((score, run))
 }
 
 /// Mean and sample standard deviation (ddof = 1; NaN for one value).
 fn mean_sd(xs: &[f64]) -> MeanStd {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let s = crate::stats::summary(xs);
     MeanStd {
-        mean,
-        std: var.sqrt(),
+        mean: s.as_ref().map_or(f64::NAN, |s| s.mean),
+        std: s.as_ref().map_or(f64::NAN, |s| s.sd),
         n: xs.len(),
     }
 }
