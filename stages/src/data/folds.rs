@@ -70,6 +70,22 @@ impl Protocol {
         }
     }
 
+    /// What one fold holds out, in words (for reports).
+    pub fn held_out(self) -> &'static str {
+        match self {
+            Protocol::TrialKfold => {
+                "trials: all subjects' trials pooled and dealt into folds; a test trial's subject and video also occur in training"
+            }
+            Protocol::SubjectDependent => {
+                "trials within each subject; with a `subject` axis one model per subject and fold"
+            }
+            Protocol::Loso => "whole subjects (leave-one-subject-out); validation subjects are disjoint from training and test subjects",
+            Protocol::LeaveVideoOut => {
+                "trial indices (on DEAP the music videos) across all subjects: no video is both trained and tested on"
+            }
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Protocol::TrialKfold => "trial-kfold",

@@ -18,6 +18,7 @@ use crate::data::deap::{
     digest_files, locate, read_subject_into, FormatChoice, OnNan, SubjectData, SubjectFile,
     DOWNLOAD_HINT, MATLAB_FOLDER, PYTHON_FOLDER, READER_VERSION, SAMPLE_RATE,
 };
+use crate::data::provenance;
 use crate::data::tables::{
     channel_kind, write_labels, LabelRecord, RecordingsWriter, RowKey, LABELS, RECORDINGS,
 };
@@ -117,6 +118,7 @@ impl Stage for IngestDeap {
             ("source_format", format.to_string()),
             ("reader_version", READER_VERSION.to_string()),
             ("on_nan", ctx.params.str("on_nan")?.to_string()),
+            (provenance::KEY, provenance::generator_of(&folder)),
         ];
         let mut writer =
             RecordingsWriter::create(&ctx.out_dir.join(RECORDINGS), DATASET, &metadata)?;

@@ -624,6 +624,10 @@ impl Stage for IngestMahnob {
             ("highpass_hz", opts.highpass_hz.to_string()),
             ("baseline_s", opts.baseline_s.to_string()),
             ("sessions", Value::Object(map).to_string()),
+            (
+                crate::data::provenance::KEY,
+                crate::data::provenance::generator_of(&mahnob::sessions_root(&root)),
+            ),
         ];
         let out = ctx.out_dir.join(tables::RECORDINGS);
         let mut writer = RecordingsWriter::create(&out, DATASET, &metadata)?;

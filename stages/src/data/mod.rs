@@ -17,3 +17,58 @@ pub mod tables;
 #[cfg(test)]
 pub(crate) mod test_util;
 pub mod windows;
+
+/// Provenance of a data folder: the synthetic generators leave this file next to the
+/// files they write; ingestion records its generator in the recordings' metadata
+/// (`generated_by`), and the key travels to the windows table and the training
+/// stages' `metrics.json`, so a report can tell generated data from recordings.
+pub mod provenance {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use serde_json::{json, Value};
+
+    use crate::stage::{IoContext, StageError};
+
+    /// The marker file a generator writes into the folder it fills.
+    pub const GENERATOR_FILE: &str = "GENERATED_BY.json";
+    /// The metadata key of the recordings and windows tables.
+    pub const KEY: &str = "generated_by";
+
+    /// Mark `dir` as written by the stage `generator` from `seed`.
+    pub fn mark(dir: &Path, generator: &str, seed: u64) -> Result<(), StageError> {
+        let path = dir.join(GENERATOR_FILE);
+        let text = json!({ "generator": generator, "seed": seed }).to_string();
+        std::fs::write(&path, text).at(&path)
+    }
+
+    /// The generator that filled `dir`, or "" for a folder no generator marked
+    /// (recorded data). An unreadable marker is treated as no marker.
+    pub fn generator_of(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join(GENERATOR_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| {
+                v.get("generator")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+    }
+
+    /// The file-level key/value metadata of a Parquet file.
+    pub fn parquet_metadata(path: &Path) -> Result<BTreeMap<String, String>, StageError> {
+        let file = std::fs::File::open(path).at(path)?;
+        let reader = parquet::file::reader::SerializedFileReader::new(file)
+            .map_err(|e| StageError::bad_file(path, format!("reading Parquet: {e}")))?;
+        use parquet::file::reader::FileReader;
+        Ok(reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .into_iter()
+            .flatten()
+            .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+            .collect())
+    }
+}

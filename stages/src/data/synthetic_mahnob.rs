@@ -744,6 +744,8 @@ impl Stage for SyntheticMahnob {
             .build()
             .map_err(|e| StageError::Data(format!("cannot start worker threads: {e}")))?;
         let n = pool.install(|| generate(&ctx.out_dir, &cfg))?;
+        let root = crate::data::mahnob::sessions_root(&ctx.out_dir.join(SESSIONS_DIR));
+        crate::data::provenance::mark(&root, self.name(), ctx.seed)?;
         ctx.progress.update(n as u64, "written");
         let mut m = Map::new();
         m.insert("sessions".into(), Value::from(n));

@@ -32,6 +32,7 @@ use polars::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::data::channels::{METHOD_EEG, METHOD_EOG};
+use crate::data::provenance;
 use crate::data::tables;
 use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
 
@@ -474,6 +475,12 @@ pub fn make_windows(
         ("samples", window.to_string()),
         ("sample_rate", rate.to_string()),
         ("dataset", index.dataset.clone()),
+        (
+            provenance::KEY,
+            provenance::parquet_metadata(recordings)?
+                .remove(provenance::KEY)
+                .unwrap_or_default(),
+        ),
         ("window_s", spec.window_s.to_string()),
         ("overlap", spec.overlap.to_string()),
         ("threshold", spec.threshold.to_string()),

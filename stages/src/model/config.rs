@@ -50,6 +50,38 @@ pub struct BranchConfig {
     pub bn_momentum: f64,
     pub bn_eps: f64,
     pub ln_eps: f64,
+    /// The axis the gated score blocks' batch norms normalise (see [`ScoreBn`]).
+    pub score_bn: ScoreBn,
+}
+
+/// Which axis of a score block's `(B, tokens, dim)` input its two batch norms treat as
+/// channels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreBn {
+    /// `BatchNorm1d(tokens)`: one γ, β per token, statistics over batch and features —
+    /// what gives the spec's parameter counts (teacher 1,354,658, student 648,862).
+    #[default]
+    Tokens,
+    /// One γ, β per feature, statistics over batch and tokens — Keras'
+    /// `BatchNormalization()` on `(B, tokens, dim)` (last axis), as in EmotionKD's code.
+    Features,
+}
+
+impl ScoreBn {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "tokens" => Some(ScoreBn::Tokens),
+            "features" => Some(ScoreBn::Features),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreBn::Tokens => "tokens",
+            ScoreBn::Features => "features",
+        }
+    }
 }
 
 impl Default for BranchConfig {
@@ -69,6 +101,7 @@ impl Default for BranchConfig {
             bn_momentum: 0.1,
             bn_eps: 1e-5,
             ln_eps: 1e-5,
+            score_bn: ScoreBn::Tokens,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use dfdx::prelude::*;
 
+use super::config::BranchConfig;
 use super::device::{Float, NetDevice, T3};
 use super::error::ModelError;
 use super::init::Init;
@@ -56,20 +57,18 @@ pub struct CrossModalFusion<E, D: Storage<E>> {
 crate::impl_params!(CrossModalFusion { pairs });
 
 impl<E: Float, D: NetDevice<E>> CrossModalFusion<E, D> {
-    /// For `depths ≥ 2` depths of `tokens` concatenated tokens (EEG + EOG) of width `dim`.
+    /// For `depths ≥ 2` depths of `tokens` concatenated tokens (EEG + EOG) of width `b.dim`.
     pub fn new(
         init: &mut Init<D>,
         depths: usize,
         tokens: usize,
-        dim: usize,
-        bn_momentum: f64,
-        bn_eps: f64,
+        b: &BranchConfig,
     ) -> Result<Self, ModelError> {
         let pairs = (1..depths)
             .map(|_| {
                 Ok(PairGates {
-                    lower: ScoreBlock::new(init, tokens, dim, bn_momentum, bn_eps)?,
-                    upper: ScoreBlock::new(init, tokens, dim, bn_momentum, bn_eps)?,
+                    lower: ScoreBlock::new(init, tokens, b)?,
+                    upper: ScoreBlock::new(init, tokens, b)?,
                 })
             })
             .collect::<Result<_, ModelError>>()?;
@@ -118,12 +117,10 @@ impl<E: Float, D: NetDevice<E>> DepthFusion<E, D> {
         init: &mut Init<D>,
         depths: usize,
         tokens: usize,
-        dim: usize,
-        bn_momentum: f64,
-        bn_eps: f64,
+        b: &BranchConfig,
     ) -> Result<Self, ModelError> {
         let gates = (0..depths)
-            .map(|_| ScoreBlock::new(init, tokens, dim, bn_momentum, bn_eps))
+            .map(|_| ScoreBlock::new(init, tokens, b))
             .collect::<Result<_, _>>()?;
         Ok(DepthFusion { gates })
     }

@@ -82,7 +82,7 @@ use dfdx::prelude::*;
 
 pub use adam::Adam;
 pub use config::{
-    BranchConfig, ClassifierConfig, DeepConvNetConfig, RegressorConfig, StudentConfig,
+    BranchConfig, ClassifierConfig, DeepConvNetConfig, RegressorConfig, ScoreBn, StudentConfig,
     TeacherConfig,
 };
 pub use deepconvnet::DeepConvNet;

@@ -37,14 +37,7 @@ impl<E: Float, D: NetDevice<E>> Student<E, D> {
         let mut init = Init::new(dev, seed);
         let b = &cfg.branch;
         let branch = Branch::new(&mut init, cfg.channels, b)?;
-        let fusion = DepthFusion::new(
-            &mut init,
-            b.layers,
-            b.tokens(),
-            b.dim,
-            b.bn_momentum,
-            b.bn_eps,
-        )?;
+        let fusion = DepthFusion::new(&mut init, b.layers, b.tokens(), b)?;
         let classifier = Classifier::new(&mut init, b.tokens() * b.dim, &cfg.classifier)?;
         Ok(Student {
             branch,

@@ -40,8 +40,7 @@ impl<E: Float, D: NetDevice<E>> Teacher<E, D> {
         let eeg = Branch::new(&mut init, cfg.eeg_channels, b)?;
         let eog = Branch::new(&mut init, cfg.eog_channels, b)?;
         let tokens = 2 * b.tokens();
-        let fusion =
-            CrossModalFusion::new(&mut init, b.layers, tokens, b.dim, b.bn_momentum, b.bn_eps)?;
+        let fusion = CrossModalFusion::new(&mut init, b.layers, tokens, b)?;
         let classifier = Classifier::new(&mut init, tokens * b.dim, &cfg.classifier)?;
         Ok(Teacher {
             eeg,

@@ -130,6 +130,7 @@ impl Stage for BandPower {
         Ok(Outcome::with_metrics(finish(
             ctx,
             self.name(),
+            &data,
             &report,
             test_metrics,
             extra,

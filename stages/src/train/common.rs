@@ -9,7 +9,7 @@ use dfdx::optim::{AdamConfig, WeightDecay};
 use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
-use crate::model::{BranchConfig, ClassifierConfig, StudentConfig, TeacherConfig};
+use crate::model::{BranchConfig, ClassifierConfig, ScoreBn, StudentConfig, TeacherConfig};
 use crate::stage::{Context, IoContext, ParamKind, ParamSpec, Params, StageError};
 use crate::train::dataset::{FoldData, Modality, Role, Target};
 use crate::train::evaluate::METRICS_JSON;
@@ -142,6 +142,12 @@ pub fn network_params() -> Vec<ParamSpec> {
             "batch-norm momentum",
         ),
         ParamSpec::new(
+            "score_bn",
+            ParamKind::choice(&["tokens", "features"]),
+            b.score_bn.name(),
+            "score blocks' batch norms: per token (BatchNorm1d(tokens), the spec's parameter counts) or per feature (Keras' BatchNormalization on the last axis, EmotionKD's code)",
+        ),
+        ParamSpec::new(
             "hidden",
             ParamKind::Int,
             c.hidden,
@@ -186,6 +192,9 @@ pub fn network_configs(
         dropout: p.f64("dropout")?,
         attn_dropout: p.f64("attn_dropout")?,
         bn_momentum: p.f64("bn_momentum")?,
+        score_bn: ScoreBn::parse(p.str("score_bn")?).ok_or_else(|| {
+            StageError::Param("parameter `score_bn` must be `tokens` or `features`".into())
+        })?,
         ..BranchConfig::default()
     };
     let classifier = ClassifierConfig {
@@ -279,6 +288,7 @@ pub fn write_test_predictions(
 pub fn finish(
     ctx: &Context,
     stage: &str,
+    data: &FoldData,
     report: &FitReport,
     test: Map<String, Value>,
     extra: Map<String, Value>,
@@ -302,6 +312,11 @@ pub fn finish(
         "fold": fold,
         "target": target.as_str(),
         "seed": ctx.seed,
+        "data": {
+            "dataset": data.meta.dataset,
+            "generated_by": data.meta.generated_by,
+            "protocol": data.protocol,
+        },
         "metrics": metrics,
     });
     let path = ctx.out_dir.join(METRICS_JSON);

@@ -104,6 +104,8 @@ pub struct WindowsMeta {
     pub samples: usize,
     pub sample_rate: f32,
     pub dataset: String,
+    /// The synthetic generator the data came from ("" for recorded data).
+    pub generated_by: String,
 }
 
 impl WindowsMeta {
@@ -157,6 +159,8 @@ pub struct ChannelStats {
 #[derive(Debug, Clone)]
 pub struct FoldData {
     pub meta: WindowsMeta,
+    /// The evaluation protocol that made the splits (`splits.parquet`'s metadata).
+    pub protocol: String,
     pub fold: u16,
     pub target: Target,
     pub modalities: Vec<Modality>,
@@ -318,8 +322,12 @@ impl FoldData {
             }
             stats.push(s);
         }
+        let protocol = crate::data::provenance::parquet_metadata(splits)?
+            .remove("protocol")
+            .unwrap_or_default();
         Ok(FoldData {
             meta,
+            protocol,
             fold,
             target,
             modalities: modalities.to_vec(),
@@ -731,6 +739,7 @@ fn read_windows_meta(
         samples,
         sample_rate,
         dataset: get("dataset").unwrap_or_default(),
+        generated_by: get(crate::data::provenance::KEY).unwrap_or_default(),
     })
 }
 

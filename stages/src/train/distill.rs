@@ -70,8 +70,35 @@ pub struct FeedbackConfig {
     pub lambda_fb: f64,
     /// Adam learning rate of the teacher updates.
     pub teacher_lr: f64,
-    /// Windows in a quiz batch (drawn from the training role, outside the step's batch).
+    /// Windows in a quiz batch.
     pub quiz_batch: usize,
+    /// The role quiz batches are drawn from.
+    pub quiz_from: QuizSource,
+}
+
+/// Where the feedback phase's quiz batches come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuizSource {
+    /// The val role: windows neither network trains on, so the quiz measures how the
+    /// student generalises (the val role also drives early stopping; the test role is
+    /// never touched).
+    Val,
+    /// The training role, outside the step's batch: windows the student trains on in
+    /// other steps (the quiz then partly measures memorisation).
+    Train,
+}
+
+impl QuizSource {
+    pub const NAMES: [&'static str; 2] = ["val", "train"];
+    pub fn parse(s: &str) -> Result<Self, StageError> {
+        match s {
+            "val" => Ok(QuizSource::Val),
+            "train" => Ok(QuizSource::Train),
+            _ => Err(StageError::Param(format!(
+                "parameter `quiz_from` must be `val` or `train`, got {s:?}"
+            ))),
+        }
+    }
 }
 
 impl Default for FeedbackConfig {
@@ -85,6 +112,7 @@ impl Default for FeedbackConfig {
             lambda_fb: 1.0,
             teacher_lr: 1e-4,
             quiz_batch: 64,
+            quiz_from: QuizSource::Val,
         }
     }
 }
@@ -359,12 +387,24 @@ impl<E: Float, D: NetDevice<E>> Distiller<E, D> {
         Ok(copy)
     }
 
-    /// Draw a quiz batch of the training role that avoids the rows `batch`.
+    /// Draw a quiz batch: from the val role, or from the training role avoiding the
+    /// rows `batch` (see [`QuizSource`]).
     pub fn quiz_batch(
         &mut self,
         data: &FoldData,
         batch: &[usize],
     ) -> Result<KdBatch<E>, StageError> {
+        if self.feedback.quiz_from == QuizSource::Val {
+            let n = data.role(Role::Val).len();
+            if n == 0 {
+                return Err(StageError::Data(
+                    "the feedback phase draws its quiz batches from the val role, which is empty in this fold; raise the folds' val_fraction or set quiz_from: train"
+                        .into(),
+                ));
+            }
+            let idx = sample(&mut self.quiz, n, self.feedback.quiz_batch.min(n)).into_vec();
+            return KdBatch::from_rows(data, Role::Val, &idx, self.quiz.gen());
+        }
         let n = data.role(Role::Train).len();
         let mut taken = vec![false; n];
         for &i in batch {

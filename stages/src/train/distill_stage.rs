@@ -15,7 +15,7 @@ use crate::train::common::{
 };
 use crate::train::dataset::{FoldData, Modality, Role};
 use crate::train::distill::{
-    evaluate_teacher, DistillOptions, Distiller, Feedback, FeedbackConfig, StudentSide,
+    evaluate_teacher, DistillOptions, Distiller, Feedback, FeedbackConfig, QuizSource, StudentSide,
 };
 use crate::train::evaluate::METRICS_JSON;
 use crate::train::fit::{fit, with_threads, FitConfig, Trainee};
@@ -109,7 +109,13 @@ fn distill_params() -> Vec<ParamSpec> {
             "quiz_batch",
             ParamKind::Int,
             f.quiz_batch,
-            "windows in a quiz batch (training role, outside the batch)",
+            "windows in a quiz batch",
+        ),
+        ParamSpec::new(
+            "quiz_from",
+            ParamKind::choice(&QuizSource::NAMES),
+            "val",
+            "role the quiz batches come from: `val` (held out from training; also the early-stopping role) or `train` (other training windows than the step's batch)",
         ),
     ]);
     p
@@ -133,7 +139,7 @@ fn kd_weights(ctx: &Context) -> Result<KdWeights, StageError> {
 }
 
 /// The parameters of the feedback phase alone (read by [`feedback_config`]).
-const FEEDBACK_CONSTANTS: [&str; 7] = [
+const FEEDBACK_CONSTANTS: [&str; 8] = [
     "feedback_every",
     "pilot_lr",
     "eps_factor",
@@ -141,6 +147,7 @@ const FEEDBACK_CONSTANTS: [&str; 7] = [
     "lambda_fb",
     "teacher_lr",
     "quiz_batch",
+    "quiz_from",
 ];
 
 fn feedback_config(ctx: &Context) -> Result<FeedbackConfig, StageError> {
@@ -154,6 +161,7 @@ fn feedback_config(ctx: &Context) -> Result<FeedbackConfig, StageError> {
         lambda_fb: p.f64("lambda_fb")?,
         teacher_lr: p.f64("teacher_lr")?,
         quiz_batch: p.usize("quiz_batch")?,
+        quiz_from: QuizSource::parse(p.str("quiz_from")?)?,
     };
     if cfg.every == 0 || cfg.quiz_batch == 0 {
         return Err(StageError::Param(
@@ -301,7 +309,7 @@ impl Stage for Distill {
             Ok("none") => FEEDBACK_CONSTANTS.to_vec(),
             // No finite-difference HVP; the quiz batch is drawn (from its own seeded
             // stream) but not used.
-            Ok("first-order") => vec!["eps_factor", "quiz_batch"],
+            Ok("first-order") => vec!["eps_factor", "quiz_batch", "quiz_from"],
             _ => Vec::new(),
         }
     }
@@ -398,6 +406,6 @@ fn run_on<D: NetDevice<f32>>(ctx: &Context, stage: &str) -> Result<Outcome, Stag
         extra.insert("teacher".into(), Value::Object(tm));
     }
     Ok(Outcome::with_metrics(finish(
-        ctx, stage, &report, test, extra,
+        ctx, stage, &data, &report, test, extra,
     )?))
 }

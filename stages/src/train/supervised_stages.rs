@@ -88,7 +88,7 @@ fn train_on<K: Trained, D: NetDevice<f32>>(
     let mut extra = Map::new();
     extra.insert("parameters".into(), Value::from(net.num_trainable_params()));
     Ok(Outcome::with_metrics(finish(
-        ctx, stage, &report, test, extra,
+        ctx, stage, &data, &report, test, extra,
     )?))
 }
 

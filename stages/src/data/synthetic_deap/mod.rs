@@ -151,6 +151,7 @@ impl Stage for SyntheticDeap {
         }
         let path = ctx.out_dir.join(LATENTS_FILE);
         std::fs::write(&path, latents).at(&path)?;
+        crate::data::provenance::mark(&dir, self.name(), ctx.seed)?;
         let mut m = Map::new();
         m.insert("subjects".into(), Value::from(cfg.subjects));
         m.insert("trials".into(), Value::from(cfg.subjects * cfg.trials));

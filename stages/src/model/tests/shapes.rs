@@ -8,6 +8,7 @@ use crate::model::config::RegressorConfig;
 use crate::model::fusion::{align_teacher_feature, CrossModalFusion, DepthFusion};
 use crate::model::init::Init;
 use crate::model::score::ScoreBlock;
+use crate::model::ScoreBn;
 use crate::model::{DeepConvNet, Mode, ModelError, ParamsExt, Regressor, Student, Teacher};
 
 #[test]
@@ -39,8 +40,23 @@ fn default_branch_has_61_tokens() {
 fn score_block_gates_within_unit_interval() {
     let dev = Cpu::seed_from_u64(0);
     let mut init = Init::new(&dev, 3);
-    let mut block = ScoreBlock::<f32, Cpu>::new(&mut init, 5, 8, 0.1, 1e-5).unwrap();
-    let x = input::<f32>(&dev, (3, 5, 8), 4);
+    for axis in [ScoreBn::Tokens, ScoreBn::Features] {
+        let b = BranchConfig {
+            dim: 8,
+            score_bn: axis,
+            ..BranchConfig::default()
+        };
+        let mut block = ScoreBlock::<f32, Cpu>::new(&mut init, 5, &b).unwrap();
+        assert_eq!(
+            block.bn1.channels(),
+            if axis == ScoreBn::Tokens { 5 } else { 8 }
+        );
+        gates_within_unit_interval(&dev, &mut block);
+    }
+}
+
+fn gates_within_unit_interval(dev: &Cpu, block: &mut ScoreBlock<f32, Cpu>) {
+    let x = input::<f32>(dev, (3, 5, 8), 4);
     let s = block.scores(x.clone(), Mode::Train).unwrap();
     assert_eq!(*s.shape(), (3, 5, 8));
     assert!(s.as_vec().iter().all(|v| v.abs() < 1.0));
@@ -55,6 +71,13 @@ fn score_block_gates_within_unit_interval() {
     assert_eq!(e.as_vec(), expect);
 }
 
+fn width_8() -> BranchConfig {
+    BranchConfig {
+        dim: 8,
+        ..BranchConfig::default()
+    }
+}
+
 #[test]
 fn fusions_have_the_spec_shapes() {
     let dev = Cpu::seed_from_u64(0);
@@ -64,7 +87,7 @@ fn fusions_have_the_spec_shapes() {
             .map(|i| input::<f32>(&dev, (2, 5, 8), seed + i))
             .collect::<Vec<_>>()
     };
-    let mut cross = CrossModalFusion::<f32, Cpu>::new(&mut init, 3, 10, 8, 0.1, 1e-5).unwrap();
+    let mut cross = CrossModalFusion::<f32, Cpu>::new(&mut init, 3, 10, &width_8()).unwrap();
     assert_eq!(cross.pairs.len(), 2);
     let f = cross.forward(depths(10), depths(20), Mode::Train).unwrap();
     assert_eq!(*f.shape(), (2, 10, 8));
@@ -81,7 +104,7 @@ fn fusions_have_the_spec_shapes() {
             }
         }
     }
-    let mut depth = DepthFusion::<f32, Cpu>::new(&mut init, 3, 5, 8, 0.1, 1e-5).unwrap();
+    let mut depth = DepthFusion::<f32, Cpu>::new(&mut init, 3, 5, &width_8()).unwrap();
     assert_eq!(
         *depth.forward(depths(30), Mode::Eval).unwrap().shape(),
         (2, 5, 8)
@@ -132,13 +155,49 @@ fn networks_return_logits_and_features() {
     assert_eq!(*reg.forward(out.feature).unwrap().shape(), (6, 10, 8));
 }
 
+/// Our default configuration — 8 heads of width 8 (PyTorch's `nn.MultiheadAttention`
+/// split, not Keras' `key_dim = embed_dim`), token-axis score batch norms, no weight
+/// decay — has the parameter counts the spec gives for the paper's networks.
 #[test]
-fn default_parameter_counts_match_the_spec() {
+fn our_default_config_head_dim_8_token_bn_has_the_spec_parameter_counts() {
     let dev = Cpu::default();
     let teacher = Teacher::<f32, Cpu>::new(&dev, &TeacherConfig::default(), 0).unwrap();
     assert_eq!(teacher.num_trainable_params(), 1_354_658);
     let student = Student::<f32, Cpu>::new(&dev, &StudentConfig::default(), 0).unwrap();
     assert_eq!(student.num_trainable_params(), 648_862);
+}
+
+/// `score_bn: features` trades each score batch norm's 2·tokens parameters for 2·dim:
+/// the teacher has 4 score blocks over 122 tokens, the student 3 over 61, 2 norms each.
+#[test]
+fn feature_axis_score_bn_changes_only_the_norm_parameters() {
+    let dev = Cpu::default();
+    let features = BranchConfig {
+        score_bn: ScoreBn::Features,
+        ..BranchConfig::default()
+    };
+    let t = TeacherConfig {
+        branch: features.clone(),
+        ..TeacherConfig::default()
+    };
+    let teacher = Teacher::<f32, Cpu>::new(&dev, &t, 0).unwrap();
+    assert_eq!(
+        teacher.num_trainable_params(),
+        1_354_658 - 4 * 2 * 2 * (122 - 64)
+    );
+    let s = StudentConfig {
+        branch: features,
+        ..StudentConfig::default()
+    };
+    let mut student = Student::<f32, Cpu>::new(&dev, &s, 0).unwrap();
+    assert_eq!(
+        student.num_trainable_params(),
+        648_862 + 3 * 2 * 2 * (64 - 61)
+    );
+    let out = student
+        .forward(input(&dev, (2, 2, 512), 0), Mode::Train)
+        .unwrap();
+    assert_eq!(*out.logits.shape(), (2, 2));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::model::{Mode, ParamVec, ParamsExt, Student, Teacher};
 use crate::train::dataset::{FoldData, Role};
 use crate::train::distill::{
     paired, student_forward, DistillOptions, Distiller, Feedback, FeedbackConfig, KdBatch,
-    StudentSide,
+    QuizSource, StudentSide,
 };
 use crate::train::fit::Trainee;
 use crate::train::losses::{teaching_loss, KdWeights};
@@ -354,4 +354,49 @@ fn the_learning_curve_logs_the_quiz_loss_and_the_meta_to_ce_ratio() {
     run_steps(&mut v2, &data, 3);
     let (q, r) = v2.epoch_feedback();
     assert!(q.is_nan() && r.is_nan());
+}
+
+/// The quiz batch's rows, as indices into `role` (matched by their EOG values).
+fn rows_of(data: &FoldData, role: Role, q: &KdBatch<f32>) -> Vec<Option<usize>> {
+    let n = data.role(role).len();
+    let row = q.eog.len() / q.len();
+    let all = data.gather(role, 1, &(0..n).collect::<Vec<_>>());
+    q.eog
+        .chunks(row)
+        .map(|r| all.chunks(row).position(|a| a == r))
+        .collect()
+}
+
+#[test]
+fn quiz_batches_come_from_the_val_role_or_from_training_rows_outside_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = load(dir.path());
+    let batch: Vec<usize> = (0..4).collect();
+    let fb = FeedbackConfig {
+        quiz_batch: 3,
+        ..FeedbackConfig::default()
+    };
+    assert_eq!(fb.quiz_from, QuizSource::Val, "held out by default");
+    let mut d = distiller::<f32>(fb.clone(), 0.0);
+    let q = d.quiz_batch(&data, &batch).unwrap();
+    assert_eq!(q.len(), 3);
+    let rows = rows_of(&data, Role::Val, &q);
+    assert!(
+        rows.iter().all(Option::is_some),
+        "quiz rows outside the val role: {rows:?}"
+    );
+    let mut d = distiller::<f32>(
+        FeedbackConfig {
+            quiz_from: QuizSource::Train,
+            ..fb
+        },
+        0.0,
+    );
+    for _ in 0..5 {
+        let q = d.quiz_batch(&data, &batch).unwrap();
+        for r in rows_of(&data, Role::Train, &q) {
+            let r = r.expect("a training row");
+            assert!(!batch.contains(&r), "quiz row {r} is in the step's batch");
+        }
+    }
 }

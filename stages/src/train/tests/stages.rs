@@ -419,3 +419,61 @@ fn the_band_power_baseline_predicts_the_test_role() {
         assert!(preds.iter().all(|p| (0.0..=1.0).contains(&p.p_high)));
     }
 }
+
+/// `distill` with `kl: 0, feature: 0, feedback: none` is the plain EOG student:
+/// the same seed gives `train-student`'s weights and predictions bit for bit, so the
+/// KD contrasts against this control are exactly paired (and an ablation needs only
+/// one of the two arms).
+#[test]
+fn the_no_kd_control_inside_distill_is_train_student() {
+    let root = tempfile::tempdir().unwrap();
+    let data = write_tables(root.path(), 1);
+    let tables = input("windows", &data, 1, "arousal");
+    let tctx = context(
+        root.path(),
+        "teacher",
+        params(&TrainTeacher, &with_sizes(&[])),
+        vec![tables.clone()],
+        1,
+        1,
+    );
+    run(&TrainTeacher, &tctx);
+    let dropout = ("front_dropout", Value::from(0.3));
+    let sctx = context(
+        root.path(),
+        "student",
+        params(&TrainStudent, &with_sizes(std::slice::from_ref(&dropout))),
+        vec![tables.clone()],
+        5,
+        1,
+    );
+    run(&TrainStudent, &sctx);
+    let no_kd = with_sizes(&[
+        dropout,
+        ("kl", Value::from(0.0)),
+        ("feature", Value::from(0.0)),
+        ("feedback", Value::from("none")),
+    ]);
+    let teacher_in = input("teacher", &tctx.out_dir, 1, "arousal");
+    let dctx = context(
+        root.path(),
+        "kd-none",
+        params(&Distill, &no_kd),
+        vec![teacher_in, tables],
+        5,
+        1,
+    );
+    run(&Distill, &dctx);
+    assert_eq!(
+        std::fs::read_to_string(sctx.out_dir.join(PREDICTIONS)).unwrap(),
+        std::fs::read_to_string(dctx.out_dir.join(PREDICTIONS)).unwrap()
+    );
+    let weights = |dir: &std::path::Path| {
+        use crate::model::ParamsExt;
+        Student::<f32, Cpu>::load(&Cpu::default(), &dir.join("student.safetensors"))
+            .unwrap()
+            .param_vec()
+            .to_vec()
+    };
+    assert_eq!(weights(&sctx.out_dir), weights(&dctx.out_dir));
+}
