@@ -37,15 +37,5 @@ pub fn context(
 
 /// A Parquet file's key-value metadata.
 pub fn parquet_metadata(path: &Path) -> std::collections::BTreeMap<String, String> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let r = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    r.metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|kv| {
-            kv.iter()
-                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::data::provenance::parquet_metadata(path).unwrap()
 }
