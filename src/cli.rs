@@ -85,9 +85,15 @@ pub struct RunArgs {
     pub pipeline: PipelineArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
-    /// Instances run at once [default: number of cores].
+    /// Instances run at once; with the Slurm executor, jobs queued at once
+    /// [default: number of cores; Slurm: 64].
     #[arg(short, long)]
     pub jobs: Option<usize>,
+    /// Where instances run: child processes here, or one `sbatch` job each on a Slurm
+    /// cluster sharing the cache's filesystem [default: the pipeline file's
+    /// `executor:`, else local].
+    #[arg(long, value_enum, env = "PIPE_EXECUTOR")]
+    pub executor: Option<crate::spec::ExecutorKind>,
     /// Run only these stages and what they need.
     #[arg(long, value_name = "STAGE")]
     pub only: Vec<String>,

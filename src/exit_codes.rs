@@ -11,5 +11,8 @@ pub const USAGE: i32 = 2;
 pub const CACHE: i32 = 3;
 /// `pipe diff` found a regression beyond tolerance.
 pub const REGRESSION: i32 = 4;
+/// Interrupted by SIGINT or SIGTERM (128 + 2, as shells report Ctrl-C): running
+/// instances were cancelled, completed ones are cached.
+pub const INTERRUPTED: i32 = 130;
 /// A bug in pipe itself.
 pub const INTERNAL: i32 = 101;

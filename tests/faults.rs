@@ -339,3 +339,45 @@ fn a_read_only_cache_is_a_clear_error() {
         r.stderr
     );
 }
+
+fn signal(pid: u32, sig: &str) {
+    std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn sigint_cancels_running_instances_keeps_finished_ones_and_leaves_the_cache_clean() {
+    let p = Project::new();
+    p.write(
+        "s.yaml",
+        "params:\n  sleep: 60\nstages:\n  quick:\n    run: echo q > $PIPE_OUT/q\n    outs: [q]\n  slow:\n    run: echo start >> count; sleep ${params.sleep}; echo x > $PIPE_OUT/x\n    outs: [x]\n  after:\n    run: cat $PIPE_IN_SLOW/x > $PIPE_OUT/y\n    needs: [slow]\n    outs: [y]\n",
+    );
+    let mut child = p.command(&["run", "s.yaml", "-j", "2"]).spawn().unwrap();
+    wait_for("the slow stage to start", || p.count("count") == 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    // SIGINT to pipe run only (a terminal's Ctrl-C would signal the children too)
+    signal(child.id(), "-INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "the interrupt exit code");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "stopped in {:?}, not after the 60 s sleep",
+        t.elapsed()
+    );
+    let tmp = std::fs::read_dir(p.path().join("cache/tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(tmp, 0, "no attempt folder left");
+    p.pipe(&["verify"]).ok();
+    // `quick` finished before the interrupt and stays cached; the rest runs now
+    let r = p.pipe(&["run", "s.yaml", "--set", "params.sleep=0"]);
+    r.ok();
+    assert!(
+        r.status_of("quick").unwrap().contains("cached"),
+        "{}",
+        r.stdout
+    );
+}

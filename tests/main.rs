@@ -11,4 +11,5 @@ mod malformed;
 mod matrix;
 mod pipelines;
 mod report;
+mod slurm;
 mod statistics;

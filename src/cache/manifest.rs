@@ -30,6 +30,31 @@ pub struct Manifest {
     pub host: Host,
     pub versions: Versions,
     pub variations: Vec<String>,
+    /// Where the instance ran, when an executor other than the local one ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobRecord>,
+}
+
+/// A cluster job that ran an instance (`pipe show` prints it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct JobRecord {
+    /// `slurm`.
+    pub executor: String,
+    pub id: String,
+    /// Final state as the cluster reported it (`COMPLETED`, `TIMEOUT`…).
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Elapsed time as the cluster reported it (`00:01:02`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed: Option<String>,
+    /// Submissions it took (2 after a preemption).
+    #[serde(default = "one")]
+    pub submissions: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// An upstream output this run read.

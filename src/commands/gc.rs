@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::cache::store::remove_tree;
 use crate::cli::{GcArgs, PipelineArgs};
-use crate::exec::scheduler;
+use crate::exec::plan as scheduler;
 use crate::exit_codes;
 
 use super::Failure;

@@ -26,6 +26,8 @@ pub enum Failure {
     Pipeline(#[from] LoadError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Run(Box<crate::exec::scheduler::RunError>),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -37,6 +39,7 @@ impl Failure {
         match self {
             Failure::Pipeline(_) | Failure::Usage(_) => exit_codes::USAGE,
             Failure::Cache(_) => exit_codes::CACHE,
+            Failure::Run(e) => e.exit_code(),
             Failure::Other(_) => exit_codes::STAGE_FAILED,
         }
     }

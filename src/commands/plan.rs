@@ -4,7 +4,7 @@ use comfy_table::{presets, Table};
 
 use crate::cache::Cache;
 use crate::cli::PlanArgs;
-use crate::exec::scheduler;
+use crate::exec::plan as scheduler;
 use crate::exit_codes;
 use crate::graph::Dag;
 use crate::spec::Pipeline;

@@ -64,6 +64,27 @@ fn print_manifest(m: &Manifest, out: &std::path::Path) {
         "started    {} ({:.1}s on {}, {} cpus)",
         m.timings.started, m.timings.seconds, m.host.hostname, m.host.cpus
     );
+    if let Some(j) = &m.job {
+        println!(
+            "job        {} job {}: {}{}{}{}",
+            j.executor,
+            j.id,
+            j.state,
+            j.node
+                .as_deref()
+                .map(|n| format!(" on {n}"))
+                .unwrap_or_default(),
+            j.elapsed
+                .as_deref()
+                .map(|e| format!(", elapsed {e}"))
+                .unwrap_or_default(),
+            if j.submissions > 1 {
+                format!(" ({} submissions)", j.submissions)
+            } else {
+                String::new()
+            }
+        );
+    }
     println!("outputs    {}", out.display());
     let mut t = Table::new();
     t.load_preset(presets::UTF8_BORDERS_ONLY)

@@ -25,7 +25,7 @@ pub fn stages(args: StagesArgs) -> Result<i32, Failure> {
     if args.json {
         let v: Vec<_> = chosen
             .iter()
-            .map(|s| json!({"name": s.name(), "version": s.version(), "doc": s.doc(), "params": s.params(), "consumes": s.consumes(), "produces": s.produces()}))
+            .map(|s| json!({"name": s.name(), "version": s.version(), "doc": s.doc(), "params": s.params(), "consumes": s.consumes(), "produces": s.produces(), "resources": s.resources()}))
             .collect();
         println!(
             "{}",
@@ -41,6 +41,7 @@ pub fn stages(args: StagesArgs) -> Result<i32, Failure> {
         if !s.produces().is_empty() {
             println!("  writes: {}", s.produces().join(", "));
         }
+        println!("  resources (Slurm): {}", s.resources().describe());
         let params = s.params();
         if !params.is_empty() {
             let mut t = Table::new();

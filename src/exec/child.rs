@@ -2,10 +2,15 @@
 
 use std::io::Write;
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 use stages::{Context, Params, Progress};
 
@@ -60,9 +65,24 @@ pub fn execute(path: &std::path::Path) -> i32 {
         .num_threads(job.threads.max(1))
         .build_global();
     eprintln!("pipe exec: {} (key {})", job.label, job.key);
+    // SIGTERM (a cancelled job: `pipe run` interrupted, `scancel`) and SIGINT (Ctrl-C
+    // in the terminal) set the stage's cancel flag; the stage stops at its next check.
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, cancel.clone()) {
+            eprintln!("pipe exec: cannot handle signal {sig}: {e}");
+        }
+    }
+    // a requeued cluster job starts again from empty folders
+    for dir in [&job.out_dir, &job.scratch_dir] {
+        if let Err(e) = empty_dir(dir) {
+            eprintln!("pipe exec: cannot empty {}: {e}", dir.display());
+            return 2;
+        }
+    }
     let result = match (&job.uses, &job.command) {
-        (Some(name), _) => run_builtin(&job, name),
-        (None, Some(cmd)) => run_shell(&job, cmd),
+        (Some(name), _) => run_builtin(&job, name, cancel),
+        (None, Some(cmd)) => run_shell(&job, cmd, &cancel),
         (None, None) => Err("job names neither a stage nor a command".into()),
     };
     let result = match result {
@@ -95,9 +115,27 @@ pub fn execute(path: &std::path::Path) -> i32 {
     }
 }
 
+/// Create `dir`, or remove what it holds.
+fn empty_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.exists() {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        }
+        Ok(())
+    } else {
+        std::fs::create_dir_all(dir)
+    }
+}
+
 fn run_builtin(
     job: &Job,
     name: &str,
+    cancel: Arc<AtomicBool>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let stage =
         stages::registry::find(name).ok_or_else(|| format!("no built-in stage `{name}`"))?;
@@ -113,7 +151,7 @@ fn run_builtin(
         progress: Arc::new(StdoutProgress {
             out: Mutex::new(std::io::stdout()),
         }),
-        cancel: Arc::new(AtomicBool::new(false)),
+        cancel,
     };
     match catch_unwind(AssertUnwindSafe(|| stage.run(&ctx))) {
         Ok(Ok(outcome)) => Ok(outcome.metrics),
@@ -140,12 +178,15 @@ fn env_name(s: &str) -> String {
 fn run_shell(
     job: &Job,
     command: &str,
+    cancel: &AtomicBool,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(command)
         .current_dir(&job.root)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        // its own process group, so that cancelling stops everything it started
+        .process_group(0);
     // the command's output goes to the log, like ours; stdout is the progress channel
     if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
         cmd.stdout(Stdio::from(fd));
@@ -171,9 +212,22 @@ fn run_shell(
         };
         cmd.env(format!("PIPE_CELL_{}", env_name(axis)), v);
     }
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot start `sh`: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start `sh`: {e}"))?;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(format!("cannot wait for `sh`: {e}")),
+        }
+        if cancel.load(Ordering::Relaxed) {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+            }
+            let _ = child.wait();
+            return Err("cancelled".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     if !status.success() {
         return Err(match status.code() {
             Some(c) => format!("command exited with status {c}"),

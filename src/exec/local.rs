@@ -1,23 +1,32 @@
-//! The local executor: each instance is a `pipe exec JOB` child process.
-//!
-//! Its four verbs — submit, events (poll), cancel, log — are what a Slurm executor
-//! will implement with sbatch, scontrol, scancel and the job's output file.
+//! The local executor: each instance is a `pipe exec JOB` child process; its
+//! standard output carries progress lines, its standard error goes to the log.
+//! Cancelling sends SIGTERM (the child sets its stages' cancel flag and stops at the
+//! next check), then SIGKILL to what is still alive after a grace period.
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use super::executor::{Event, Executor};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use stages::Resources;
+
+use super::executor::{Event, Executor, JobEnd, Submission};
 use super::job::ProgressLine;
+
+/// How long cancelled children get to stop before SIGKILL.
+const KILL_AFTER: Duration = Duration::from_secs(5);
 
 pub struct LocalExecutor {
     exe: PathBuf,
     tx: Sender<Event>,
     rx: Receiver<Event>,
-    children: Vec<(usize, Arc<Mutex<Child>>)>,
+    /// slot → process id of running children.
+    children: Vec<(usize, u32)>,
+    cancelled_at: Option<Instant>,
 }
 
 impl LocalExecutor {
@@ -28,24 +37,32 @@ impl LocalExecutor {
             tx,
             rx,
             children: Vec::new(),
+            cancelled_at: None,
         })
+    }
+
+    fn signal_all(&self, signal: Signal) {
+        for &(_, pid) in &self.children {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = kill(Pid::from_raw(pid), signal);
+            }
+        }
     }
 }
 
 impl Executor for LocalExecutor {
-    /// Start the job in `job_file`; its standard error is appended to `log`.
-    fn submit(&mut self, slot: usize, job_file: &Path, log: &Path) -> std::io::Result<()> {
-        let log_file = OpenOptions::new().create(true).append(true).open(log)?;
+    fn submit(&mut self, job: &Submission) -> std::io::Result<()> {
+        let log_file = OpenOptions::new().create(true).append(true).open(job.log)?;
         let mut child = Command::new(&self.exe)
             .arg("exec")
-            .arg(job_file)
+            .arg(job.job_file)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
-        let child = Arc::new(Mutex::new(child));
-        self.children.push((slot, child.clone()));
+        let slot = job.slot;
+        self.children.push((slot, child.id()));
         let tx = self.tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -54,16 +71,26 @@ impl Executor for LocalExecutor {
                     let _ = tx.send(Event::Progress { slot, line: parsed });
                 }
             }
-            let code = match child.lock() {
-                Ok(mut c) => c.wait().ok().and_then(|s| s.code()),
-                Err(_) => None,
-            };
-            let _ = tx.send(Event::Finished { slot, code });
+            let code = child.wait().ok().and_then(|s| s.code());
+            let _ = tx.send(Event::Finished {
+                slot,
+                end: JobEnd {
+                    code,
+                    ..JobEnd::default()
+                },
+            });
         });
         Ok(())
     }
 
-    fn next_event(&mut self, timeout: std::time::Duration) -> Option<Event> {
+    fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        if self
+            .cancelled_at
+            .is_some_and(|t| t.elapsed() > KILL_AFTER && !self.children.is_empty())
+        {
+            self.signal_all(Signal::SIGKILL);
+            self.cancelled_at = None;
+        }
         let ev = self.rx.recv_timeout(timeout).ok();
         if let Some(Event::Finished { slot, .. }) = &ev {
             self.children.retain(|(s, _)| s != slot);
@@ -72,14 +99,13 @@ impl Executor for LocalExecutor {
     }
 
     fn cancel_all(&mut self) {
-        for (_, c) in &self.children {
-            if let Ok(mut c) = c.try_lock() {
-                let _ = c.kill();
-            }
-        }
+        self.signal_all(Signal::SIGTERM);
+        self.cancelled_at = Some(Instant::now());
     }
 
-    fn running(&self) -> usize {
-        self.children.len()
+    /// The machine's cores shared among the jobs running at once.
+    fn threads(&self, jobs: usize, _resources: &Resources) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        (cores / jobs.max(1)).max(1)
     }
 }

@@ -1,106 +1,60 @@
-//! Runs a DAG through the cache: ready instances in parallel up to `--jobs`, each in
-//! its own process; cached ones skipped; outputs published atomically; a failure
-//! stops what depends on it while independent work goes on (unless `--fail-fast`).
+//! Runs a DAG through the cache: ready instances go to an executor, up to `--jobs` at
+//! once; cached ones are skipped; outputs are published atomically; a failure stops
+//! what depends on it while independent work goes on (unless `--fail-fast`); an
+//! interrupt cancels what runs and leaves the cache clean. The executor (local
+//! processes, Slurm) and the observer (terminal UI, test recorder) come from outside.
 
-use std::collections::{HashSet, VecDeque};
-use std::path::PathBuf;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{Map, Value};
+use serde_json::Map;
 
-use super::executor::{Event, Executor};
-use super::job::{Job, JobResult};
-use super::local::LocalExecutor;
+use super::attempt::Env;
+use super::executor::{Event, Executor, JobEnd, Submission};
+use super::observer::Observer;
 use super::resolve::{self, Produced, Resolved};
+pub use super::summary::{InstanceReport, RunSummary, Status};
 use crate::cache::lock::{self, InstanceLock};
-use crate::cache::manifest::{self, Host, Manifest, Versions, MANIFEST_SCHEMA};
-use crate::cache::refs::{self, Ref};
+use crate::cache::manifest::Manifest;
 use crate::cache::store::Attempt;
-use crate::cache::{Cache, Validity};
+use crate::cache::{CacheError, Validity};
+use crate::exit_codes;
 use crate::graph::Dag;
-use crate::report::progress::Ui;
-use crate::spec::{Action, Pipeline};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// Most instances submitted at once (running locally, or queued on a cluster).
     pub jobs: usize,
     /// Stage names whose instances rerun even when cached.
     pub force: Vec<String>,
     /// Only these stages and what they need.
     pub only: Vec<String>,
     pub fail_fast: bool,
-    pub quiet: bool,
+    /// After an interrupt, how long to wait for cancelled jobs to end before giving
+    /// up on them (their attempts are discarded either way).
+    pub cancel_grace: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Status {
-    Cached,
-    Ran,
-    Failed(String),
-    /// Not run because something it needs failed (or `--fail-fast` stopped the run).
-    Skipped(String),
-    /// Left out by `--only`.
-    NotSelected,
+/// Why a run could not go on (an instance failing is not one: it is reported in the
+/// summary and the run continues).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An instance's lock file could not be taken (cache not writable, disk full).
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
-impl Status {
-    pub fn word(&self) -> &'static str {
+impl RunError {
+    pub fn exit_code(&self) -> i32 {
         match self {
-            Status::Cached => "cached",
-            Status::Ran => "ran",
-            Status::Failed(_) => "FAILED",
-            Status::Skipped(_) => "skipped",
-            Status::NotSelected => "not selected",
+            RunError::Cache(_) => exit_codes::CACHE,
         }
     }
 }
 
-/// What happened to one instance.
-#[derive(Debug, Clone)]
-pub struct InstanceReport {
-    pub label: String,
-    pub stage: String,
-    pub uses: String,
-    pub variations: Vec<String>,
-    pub cell: Map<String, Value>,
-    pub status: Status,
-    pub seconds: f64,
-    pub key: Option<String>,
-    pub metrics: Map<String, Value>,
-    pub log: Option<PathBuf>,
-    /// Output folder in the cache (for reports reading files like learning curves).
-    pub out_dir: Option<PathBuf>,
-}
-
-pub struct RunSummary {
-    pub instances: Vec<InstanceReport>,
-    pub seconds: f64,
-}
-
-impl RunSummary {
-    pub fn failed(&self) -> usize {
-        self.instances
-            .iter()
-            .filter(|r| matches!(r.status, Status::Failed(_)))
-            .count()
-    }
-}
-
-enum State {
-    Pending,
-    Ready(Resolved),
-    Running {
-        resolved: Resolved,
-        attempt: Attempt,
-        started: Instant,
-        lock: InstanceLock,
-        wall: SystemTime,
-    },
-    Done,
-}
-
 /// The instances `--only` keeps: those stages and everything they need.
-fn selection(dag: &Dag, only: &[String]) -> Vec<bool> {
+pub(crate) fn selection(dag: &Dag, only: &[String]) -> Vec<bool> {
     if only.is_empty() {
         return vec![true; dag.instances.len()];
     }
@@ -118,560 +72,394 @@ fn selection(dag: &Dag, only: &[String]) -> Vec<bool> {
     keep
 }
 
-pub fn run(
-    pipeline: &Pipeline,
-    dag: &Dag,
-    cache: &Cache,
-    opts: &RunOptions,
-) -> Result<RunSummary, String> {
-    let t0 = Instant::now();
-    let n = dag.instances.len();
-    let selected = selection(dag, &opts.only);
-    let mut reports: Vec<InstanceReport> = dag
-        .instances
-        .iter()
-        .map(|inst| InstanceReport {
-            label: inst.label(),
-            stage: inst.stage.clone(),
-            uses: inst.uses().to_string(),
-            variations: inst.variations.clone(),
-            cell: inst.cell.clone().into_iter().collect(),
-            status: Status::NotSelected,
-            seconds: 0.0,
-            key: None,
-            metrics: Map::new(),
-            log: None,
-            out_dir: None,
-        })
-        .collect();
-    let mut state: Vec<State> = (0..n).map(|_| State::Pending).collect();
-    for (i, s) in selected.iter().enumerate() {
-        if !s {
-            state[i] = State::Done;
+/// A submitted instance.
+struct Running {
+    resolved: Resolved,
+    attempt: Attempt,
+    started: Instant,
+    wall: SystemTime,
+    _lock: InstanceLock,
+}
+
+enum State {
+    /// Waiting for its inputs.
+    Pending,
+    /// Key known, not cached, waiting for a free slot (or another process's lock).
+    Ready(Resolved),
+    Running(Box<Running>),
+    Done,
+}
+
+/// Everything one run keeps track of.
+struct RunState<'a> {
+    env: Env<'a>,
+    opts: &'a RunOptions,
+    obs: &'a dyn Observer,
+    reports: Vec<InstanceReport>,
+    state: Vec<State>,
+    produced: Vec<Option<Produced>>,
+    ready: VecDeque<usize>,
+    running: usize,
+    /// No new submissions (`--fail-fast` after a failure, or an interrupt).
+    stop_new: bool,
+    interrupted: Option<Instant>,
+}
+
+impl<'a> RunState<'a> {
+    fn new(env: Env<'a>, opts: &'a RunOptions, obs: &'a dyn Observer) -> Self {
+        let dag = env.dag;
+        let selected = selection(dag, &opts.only);
+        let reports = dag
+            .instances
+            .iter()
+            .map(|inst| InstanceReport {
+                label: inst.label(),
+                stage: inst.stage.clone(),
+                uses: inst.uses().to_string(),
+                variations: inst.variations.clone(),
+                cell: inst.cell.clone().into_iter().collect(),
+                status: Status::NotSelected,
+                seconds: 0.0,
+                key: None,
+                metrics: Map::new(),
+                log: None,
+                out_dir: None,
+            })
+            .collect();
+        let state = selected
+            .iter()
+            .map(|&s| if s { State::Pending } else { State::Done })
+            .collect();
+        RunState {
+            env,
+            opts,
+            obs,
+            reports,
+            state,
+            produced: vec![None; dag.instances.len()],
+            ready: VecDeque::new(),
+            running: 0,
+            stop_new: false,
+            interrupted: None,
         }
     }
-    let mut produced: Vec<Option<Produced>> = vec![None; n];
-    let mut ready: VecDeque<usize> = VecDeque::new();
-    let mut exec =
-        LocalExecutor::new().map_err(|e| format!("cannot find the pipe executable: {e}"))?;
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let jobs = opts.jobs.max(1);
-    let threads = (cores / jobs).max(1);
-    let ui = Ui::new(selected.iter().filter(|s| **s).count() as u64, opts.quiet);
-    let mut stop_new = false;
-    let mut running = 0usize;
 
-    loop {
-        // 1. decide every pending instance whose inputs are all known
-        for i in 0..n {
-            if !matches!(state[i], State::Pending) {
+    fn forced(&self, i: usize) -> bool {
+        self.opts.force.contains(&self.env.dag.instances[i].stage)
+    }
+
+    /// The one "is it cached?" decision: a valid manifest for `key`, unless the
+    /// stage is forced. A damaged entry is discarded (and recomputed).
+    fn cached(&self, i: usize, key: &str) -> Option<Manifest> {
+        if self.forced(i) {
+            return None;
+        }
+        let cache = self.env.cache;
+        let m = cache.manifest(key)?;
+        match cache.validity(&m) {
+            Validity::Valid => Some(m),
+            Validity::Missing(f) | Validity::Changed(f) => {
+                tracing::warn!(key, file = %f, "cached output was modified or removed; recomputing");
+                let _ = cache.discard_damaged(&m);
+                None
+            }
+        }
+    }
+
+    fn mark_cached(&mut self, i: usize, m: Manifest) {
+        self.env.point_ref(i, &m.key);
+        self.produced[i] = Some(Produced {
+            key: m.key.clone(),
+            digest: m.outputs.digest.clone(),
+        });
+        let r = &mut self.reports[i];
+        r.status = Status::Cached;
+        r.seconds = m.timings.seconds;
+        r.out_dir = Some(self.env.cache.out_dir(&m.key));
+        r.log = Some(self.env.cache.log_path(&m.key));
+        r.key = Some(m.key);
+        r.metrics = m.metrics;
+        self.state[i] = State::Done;
+        self.obs.cached(&r.label);
+    }
+
+    fn fail(&mut self, i: usize, slot: Option<usize>, why: String) {
+        self.reports[i].status = Status::Failed(why);
+        self.state[i] = State::Done;
+        self.obs
+            .failed(slot, &self.reports[i].label, &self.reports[i].status);
+        self.stop_new |= self.opts.fail_fast;
+    }
+
+    fn skip(&mut self, i: usize, why: String) {
+        self.reports[i].status = Status::Skipped(why);
+        self.state[i] = State::Done;
+        self.obs.skipped(&self.reports[i].label);
+    }
+
+    /// Decide every pending instance whose inputs are all known: skipped, failed,
+    /// cached, or ready to run.
+    fn decide_pending(&mut self) {
+        let dag = self.env.dag;
+        for i in 0..dag.instances.len() {
+            if !matches!(self.state[i], State::Pending) {
                 continue;
             }
             let inst = &dag.instances[i];
-            if let Some(&bad) = inst
-                .needs
-                .iter()
-                .find(|&&u| matches!(reports[u].status, Status::Failed(_) | Status::Skipped(_)))
-            {
-                reports[i].status =
-                    Status::Skipped(format!("{} did not complete", dag.instances[bad].label()));
-                state[i] = State::Done;
-                ui.skipped(&reports[i].label);
+            if let Some(&bad) = inst.needs.iter().find(|&&u| {
+                matches!(
+                    self.reports[u].status,
+                    Status::Failed(_) | Status::Skipped(_)
+                )
+            }) {
+                self.skip(
+                    i,
+                    format!("{} did not complete", dag.instances[bad].label()),
+                );
                 continue;
             }
-            if stop_new {
-                reports[i].status = Status::Skipped("stopped after a failure (--fail-fast)".into());
-                state[i] = State::Done;
+            if self.stop_new {
+                self.skip(i, self.stop_reason().into());
                 continue;
             }
-            let resolved = match resolve::resolve(cache, dag, i, &produced) {
-                Ok(Some(r)) => r,
-                Ok(None) => continue,
-                Err(e) => {
-                    reports[i].status = Status::Failed(e);
-                    state[i] = State::Done;
-                    ui.failed(&reports[i].label, &reports[i].status, None);
-                    stop_new |= opts.fail_fast;
-                    continue;
-                }
-            };
-            let forced = opts.force.contains(&inst.stage);
-            if !forced {
-                if let Some(m) = valid_manifest(cache, &resolved.key) {
-                    mark_cached(pipeline, dag, cache, i, m, &mut reports, &mut produced);
-                    state[i] = State::Done;
-                    ui.cached(&reports[i].label);
-                    continue;
-                }
+            match resolve::resolve(self.env.cache, dag, i, &self.produced) {
+                Ok(None) => {}
+                Err(e) => self.fail(i, None, e),
+                Ok(Some(resolved)) => match self.cached(i, &resolved.key) {
+                    Some(m) => self.mark_cached(i, m),
+                    None => {
+                        self.reports[i].key = Some(resolved.key.clone());
+                        self.state[i] = State::Ready(resolved);
+                        self.ready.push_back(i);
+                    }
+                },
             }
-            reports[i].key = Some(resolved.key.clone());
-            state[i] = State::Ready(resolved);
-            ready.push_back(i);
         }
+    }
 
-        // 2. start what we can
+    /// Submit ready instances while slots are free. True when something turned out
+    /// cached meanwhile (its dependents may be ready now).
+    fn submit_ready(&mut self, exec: &mut dyn Executor) -> Result<bool, RunError> {
         let mut deferred = Vec::new();
         let mut progressed = false;
-        while running < jobs && !stop_new {
-            let Some(i) = ready.pop_front() else { break };
-            let State::Ready(resolved) = std::mem::replace(&mut state[i], State::Pending) else {
+        while self.running < self.opts.jobs.max(1) && !self.stop_new {
+            let Some(i) = self.ready.pop_front() else {
+                break;
+            };
+            let State::Ready(resolved) = std::mem::replace(&mut self.state[i], State::Pending)
+            else {
                 continue;
             };
-            let lock = match lock::try_lock(&cache.lock_path(&resolved.key)) {
-                Ok(Some(l)) => l,
-                Ok(None) => {
-                    // another pipe process runs it: check again later
-                    state[i] = State::Ready(resolved);
-                    deferred.push(i);
-                    continue;
-                }
-                Err(e) => return Err(e.to_string()),
+            let Some(lock) = lock::try_lock(&self.env.cache.lock_path(&resolved.key))? else {
+                // another pipe process runs it: check again later
+                self.state[i] = State::Ready(resolved);
+                deferred.push(i);
+                continue;
             };
-            let forced = opts.force.contains(&dag.instances[i].stage);
-            if !forced {
-                if let Some(m) = valid_manifest(cache, &resolved.key) {
-                    // another pipe process computed it while we waited
-                    drop(lock);
-                    mark_cached(pipeline, dag, cache, i, m, &mut reports, &mut produced);
-                    state[i] = State::Done;
-                    ui.cached(&reports[i].label);
-                    progressed = true;
-                    continue;
-                }
+            if let Some(m) = self.cached(i, &resolved.key) {
+                // another pipe process computed it while we waited
+                self.mark_cached(i, m);
+                progressed = true;
+                continue;
             }
-            match start(
-                dag, cache, &mut exec, i, &resolved, &produced, threads, pipeline,
-            ) {
+            match self.submit(exec, i, &resolved) {
                 Ok(attempt) => {
-                    reports[i].log = Some(cache.log_path(&resolved.key));
-                    ui.started(i, &reports[i].label);
-                    state[i] = State::Running {
+                    self.state[i] = State::Running(Box::new(Running {
                         resolved,
                         attempt,
                         started: Instant::now(),
-                        lock,
                         wall: SystemTime::now(),
-                    };
-                    running += 1;
+                        _lock: lock,
+                    }));
+                    self.running += 1;
                 }
-                Err(e) => {
-                    reports[i].status = Status::Failed(e);
-                    state[i] = State::Done;
-                    ui.failed(&reports[i].label, &reports[i].status, None);
-                    stop_new |= opts.fail_fast;
-                }
+                Err(e) => self.fail(i, None, e),
             }
         }
-        ready.extend(deferred);
-        if progressed {
-            // dependents of what just turned out cached may be ready now
+        self.ready.extend(deferred);
+        Ok(progressed)
+    }
+
+    fn submit(
+        &mut self,
+        exec: &mut dyn Executor,
+        i: usize,
+        resolved: &Resolved,
+    ) -> Result<Attempt, String> {
+        let inst = &self.env.dag.instances[i];
+        let threads = exec.threads(self.opts.jobs.max(1), &inst.resources);
+        let (attempt, job_file) = self.env.prepare(i, resolved, &self.produced, threads)?;
+        let log = self.env.cache.log_path(&resolved.key);
+        let label = inst.label();
+        let submitted = exec.submit(&Submission {
+            slot: i,
+            job_file: &job_file,
+            log: &log,
+            attempt_dir: &attempt.dir,
+            label: &label,
+            resources: &inst.resources,
+        });
+        if let Err(e) = submitted {
+            let _ = crate::cache::store::remove_tree(&attempt.dir);
+            return Err(format!("cannot start {label}: {e}"));
+        }
+        self.reports[i].log = Some(log);
+        self.obs.started(i, &label);
+        Ok(attempt)
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Progress { slot, line } => self.obs.progress(slot, &line),
+            Event::Finished { slot: i, end } => self.on_finished(i, end),
+        }
+    }
+
+    fn on_finished(&mut self, i: usize, end: JobEnd) {
+        let State::Running(run) = std::mem::replace(&mut self.state[i], State::Done) else {
+            return;
+        };
+        self.running -= 1;
+        let seconds = run.started.elapsed().as_secs_f64();
+        self.reports[i].seconds = seconds;
+        let cancelled = self.interrupted.is_some();
+        let result = self
+            .env
+            .publish(i, &run.resolved, &run.attempt, end, seconds, run.wall);
+        let _ = crate::cache::store::remove_tree(&run.attempt.dir);
+        match result {
+            Ok(m) => {
+                self.produced[i] = Some(Produced {
+                    key: m.key.clone(),
+                    digest: m.outputs.digest.clone(),
+                });
+                self.reports[i].metrics = m.metrics;
+                self.reports[i].out_dir = Some(self.env.cache.out_dir(&m.key));
+                self.reports[i].status = Status::Ran;
+                self.obs.ran(i, &self.reports[i].label, seconds);
+            }
+            Err(e) if cancelled => {
+                self.fail(i, Some(i), format!("cancelled by the interrupt: {e}"))
+            }
+            Err(e) => self.fail(i, Some(i), e),
+        }
+    }
+
+    fn stop_reason(&self) -> &'static str {
+        if self.interrupted.is_some() {
+            "interrupted"
+        } else {
+            "stopped after a failure (--fail-fast)"
+        }
+    }
+
+    /// SIGINT / SIGTERM: cancel what runs, start nothing more.
+    fn interrupt(&mut self, exec: &mut dyn Executor) {
+        self.interrupted = Some(Instant::now());
+        self.stop_new = true;
+        self.obs.interrupted(self.running);
+        exec.cancel_all();
+        for i in 0..self.state.len() {
+            if matches!(self.state[i], State::Pending | State::Ready(_)) {
+                self.skip(i, self.stop_reason().into());
+            }
+        }
+        self.ready.clear();
+    }
+
+    /// Jobs that did not end within the grace period after an interrupt: their
+    /// attempts are discarded and their locks released.
+    fn abandon_running(&mut self) {
+        for i in 0..self.state.len() {
+            if !matches!(self.state[i], State::Running(_)) {
+                continue;
+            }
+            if let State::Running(run) = std::mem::replace(&mut self.state[i], State::Done) {
+                let _ = crate::cache::store::remove_tree(&run.attempt.dir);
+                self.running -= 1;
+                self.fail(
+                    i,
+                    Some(i),
+                    format!(
+                        "cancelled by the interrupt; did not stop within {} s (its attempt was discarded)",
+                        self.opts.cancel_grace.as_secs()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Nothing runs and nothing more can start.
+    fn is_over(&mut self) -> bool {
+        if self.running > 0 {
+            return false;
+        }
+        let ready = self.state.iter().any(|s| matches!(s, State::Ready(_)));
+        let pending = self.state.iter().any(|s| matches!(s, State::Pending));
+        if self.stop_new {
+            for i in 0..self.state.len() {
+                if matches!(self.state[i], State::Pending | State::Ready(_)) {
+                    self.skip(i, self.stop_reason().into());
+                }
+            }
+            return true;
+        }
+        if !ready && !pending {
+            return true;
+        }
+        if !ready && pending {
+            // pending instances whose inputs can never arrive: should not happen
+            for i in 0..self.state.len() {
+                if matches!(self.state[i], State::Pending) {
+                    self.skip(i, "its inputs were not produced".into());
+                }
+            }
+            return true;
+        }
+        false
+    }
+}
+
+/// Run `dag` with `exec`, telling `obs` what happens; stop early when `interrupt` is
+/// set (by a signal handler).
+pub fn run(
+    env: Env<'_>,
+    opts: &RunOptions,
+    exec: &mut dyn Executor,
+    obs: &dyn Observer,
+    interrupt: &AtomicBool,
+) -> Result<RunSummary, RunError> {
+    let t0 = Instant::now();
+    let mut st = RunState::new(env, opts, obs);
+    loop {
+        st.decide_pending();
+        if st.submit_ready(exec)? {
             continue;
         }
-
-        if running == 0 {
-            let progress_possible = state.iter().any(|s| matches!(s, State::Ready(_)));
-            let pending = state.iter().any(|s| matches!(s, State::Pending));
-            if !progress_possible && (!pending || stop_new) {
-                break;
-            }
-            if !progress_possible && pending {
-                // pending instances whose inputs can never arrive: should not happen
-                for (i, s) in state.iter_mut().enumerate() {
-                    if matches!(s, State::Pending) {
-                        reports[i].status = Status::Skipped("its inputs were not produced".into());
-                        *s = State::Done;
-                    }
-                }
-                break;
-            }
-            if stop_new {
-                break;
+        if interrupt.load(Ordering::Relaxed) && st.interrupted.is_none() {
+            st.interrupt(exec);
+        }
+        if let Some(at) = st.interrupted {
+            if st.running > 0 && at.elapsed() > opts.cancel_grace {
+                st.abandon_running();
             }
         }
-
-        // 3. wait for something to happen
-        let timeout = if ready.is_empty() {
+        if st.is_over() {
+            break;
+        }
+        let timeout = if st.ready.is_empty() {
             Duration::from_millis(500)
         } else {
             Duration::from_millis(100)
         };
-        let Some(event) = exec.next_event(timeout) else {
-            continue;
-        };
-        match event {
-            Event::Progress { slot, line } => ui.progress(slot, &line),
-            Event::Finished { slot: i, code } => {
-                running -= 1;
-                let State::Running {
-                    resolved,
-                    attempt,
-                    started,
-                    lock,
-                    wall,
-                } = std::mem::replace(&mut state[i], State::Done)
-                else {
-                    continue;
-                };
-                let seconds = started.elapsed().as_secs_f64();
-                reports[i].seconds = seconds;
-                let result = finish(
-                    pipeline, dag, cache, i, &resolved, &attempt, code, seconds, wall,
-                );
-                drop(lock);
-                let _ = crate::cache::store::remove_tree(&attempt.dir);
-                match result {
-                    Ok(m) => {
-                        produced[i] = Some(Produced {
-                            key: m.key.clone(),
-                            digest: m.outputs.digest.clone(),
-                        });
-                        reports[i].metrics = m.metrics.clone();
-                        reports[i].out_dir = Some(cache.out_dir(&m.key));
-                        reports[i].status = Status::Ran;
-                        ui.ran(i, &reports[i].label, seconds);
-                    }
-                    Err(e) => {
-                        reports[i].status = Status::Failed(e);
-                        ui.failed(
-                            &reports[i].label,
-                            &reports[i].status,
-                            reports[i].log.as_deref(),
-                        );
-                        ui.finished_slot(i);
-                        if opts.fail_fast {
-                            stop_new = true;
-                        }
-                    }
-                }
-            }
+        if let Some(event) = exec.next_event(timeout) {
+            st.on_event(event);
         }
     }
-    if stop_new {
-        exec.cancel_all();
-    }
-    ui.finish();
+    obs.finish();
     Ok(RunSummary {
-        instances: reports,
+        instances: st.reports,
         seconds: t0.elapsed().as_secs_f64(),
+        interrupted: st.interrupted.is_some(),
     })
-}
-
-fn valid_manifest(cache: &Cache, key: &str) -> Option<Manifest> {
-    let m = cache.manifest(key)?;
-    match cache.validity(&m) {
-        Validity::Valid => Some(m),
-        Validity::Missing(f) | Validity::Changed(f) => {
-            tracing::warn!(key, file = %f, "cached output was modified or removed; recomputing");
-            let _ = cache.discard_damaged(&m);
-            None
-        }
-    }
-}
-
-fn mark_cached(
-    pipeline: &Pipeline,
-    dag: &Dag,
-    cache: &Cache,
-    i: usize,
-    m: Manifest,
-    reports: &mut [InstanceReport],
-    produced: &mut [Option<Produced>],
-) {
-    let inst = &dag.instances[i];
-    produced[i] = Some(Produced {
-        key: m.key.clone(),
-        digest: m.outputs.digest.clone(),
-    });
-    let r = &mut reports[i];
-    r.status = Status::Cached;
-    r.key = Some(m.key.clone());
-    r.seconds = m.timings.seconds;
-    r.out_dir = Some(cache.out_dir(&m.key));
-    r.log = Some(cache.log_path(&m.key));
-    r.metrics = m.metrics;
-    let existing = refs::read(cache, &pipeline.name, &r.label, &inst.variations);
-    if existing.is_none_or(|e| e.key != m.key) {
-        refs::write(
-            cache,
-            &Ref {
-                pipeline: pipeline.name.clone(),
-                label: r.label.clone(),
-                variations: inst.variations.clone(),
-                key: m.key,
-            },
-        );
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn start(
-    dag: &Dag,
-    cache: &Cache,
-    exec: &mut dyn Executor,
-    i: usize,
-    resolved: &Resolved,
-    produced: &[Option<Produced>],
-    threads: usize,
-    pipeline: &Pipeline,
-) -> Result<Attempt, String> {
-    let inst = &dag.instances[i];
-    let attempt = cache.attempt(&resolved.key).map_err(|e| e.to_string())?;
-    let mut params = inst.params.clone();
-    for e in &inst.externals {
-        if let Some(p) = &e.param {
-            params.insert(p.clone(), Value::String(e.path.display().to_string()));
-        }
-    }
-    let inputs = inst
-        .needs
-        .iter()
-        .map(|&u| stages::Input {
-            stage: dag.instances[u].stage.clone(),
-            cell: dag.instances[u].cell.clone().into_iter().collect(),
-            dir: cache.out_dir(&produced[u].as_ref().expect("inputs are produced").key),
-        })
-        .collect();
-    let (uses, command, outs) = match &inst.action {
-        Action::Uses(s) => (Some(s.name().to_string()), None, Vec::new()),
-        Action::Run(_) => (
-            None,
-            params
-                .get("command")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            params
-                .get("outs")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        ),
-    };
-    let job = Job {
-        key: resolved.key.clone(),
-        label: inst.label(),
-        uses,
-        command,
-        outs,
-        params,
-        cell: inst.cell.clone().into_iter().collect(),
-        variations: inst.variations.clone(),
-        inputs,
-        out_dir: attempt.out.clone(),
-        scratch_dir: attempt.scratch.clone(),
-        result_path: attempt.dir.join("result.json"),
-        root: pipeline.root.clone(),
-        seed: inst.seed,
-        backend: inst.backend,
-        threads,
-    };
-    let job_file = attempt.dir.join("job.json");
-    job.write(&job_file)
-        .map_err(|e| format!("{}: {e}", job_file.display()))?;
-    let log = cache.log_path(&resolved.key);
-    let _ = std::fs::remove_file(&log);
-    exec.submit(i, &job_file, &log)
-        .map_err(|e| format!("cannot start {}: {e}", inst.label()))?;
-    Ok(attempt)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    pipeline: &Pipeline,
-    dag: &Dag,
-    cache: &Cache,
-    i: usize,
-    resolved: &Resolved,
-    attempt: &Attempt,
-    code: Option<i32>,
-    seconds: f64,
-    wall: SystemTime,
-) -> Result<Manifest, String> {
-    let inst = &dag.instances[i];
-    let log = cache.log_path(&resolved.key);
-    let result: Option<JobResult> = std::fs::read(attempt.dir.join("result.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let result = match (code, result) {
-        (Some(0), Some(r)) if r.ok => r,
-        (_, Some(JobResult { error: Some(e), .. })) => {
-            return Err(format!("{e} (log: {})", log.display()))
-        }
-        (Some(c), _) => return Err(format!("exited with status {c} (log: {})", log.display())),
-        (None, _) => return Err(format!("was killed by a signal (log: {})", log.display())),
-    };
-    let mut metrics = result.metrics;
-    if metrics.is_empty() {
-        // `run:` stages report metrics by writing metrics.json
-        if let Some(Value::Object(m)) = std::fs::read(attempt.out.join("metrics.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-        {
-            metrics = m;
-        }
-    }
-    let outputs = cache
-        .publish(&resolved.key, attempt)
-        .map_err(|e| e.to_string())?;
-    let m = Manifest {
-        schema_version: MANIFEST_SCHEMA,
-        key: resolved.key.clone(),
-        pipeline: pipeline.name.clone(),
-        stage: inst.stage.clone(),
-        label: inst.label(),
-        uses: inst.uses().to_string(),
-        version: inst.version,
-        cell: inst.cell.clone().into_iter().collect(),
-        params: inst.params.clone(),
-        backend: inst.backend.to_string(),
-        seed: inst.seed,
-        inputs: resolved.inputs.clone(),
-        externals: resolved.externals.clone(),
-        outputs,
-        metrics,
-        timings: manifest::Timings {
-            started: manifest::rfc3339(wall),
-            seconds,
-        },
-        host: Host::current(),
-        versions: Versions {
-            pipe: env!("CARGO_PKG_VERSION").into(),
-            stage: inst.version,
-        },
-        variations: inst.variations.clone(),
-    };
-    cache.commit(&m).map_err(|e| e.to_string())?;
-    refs::write(
-        cache,
-        &Ref {
-            pipeline: pipeline.name.clone(),
-            label: m.label.clone(),
-            variations: inst.variations.clone(),
-            key: m.key.clone(),
-        },
-    );
-    Ok(m)
-}
-
-/// For `plan`: what each instance would do, without running anything.
-pub struct PlanLine {
-    pub label: String,
-    pub variations: Vec<String>,
-    pub action: &'static str,
-    pub reason: String,
-    pub key: Option<String>,
-}
-
-pub fn plan(
-    pipeline: &Pipeline,
-    dag: &Dag,
-    cache: &Cache,
-    force: &[String],
-    only: &[String],
-) -> Vec<PlanLine> {
-    let n = dag.instances.len();
-    let selected = selection(dag, only);
-    let mut produced: Vec<Option<Produced>> = vec![None; n];
-    let mut will_run = HashSet::new();
-    let mut lines = Vec::with_capacity(n);
-    for i in 0..n {
-        let inst = &dag.instances[i];
-        let label = inst.label();
-        if !selected[i] {
-            lines.push(PlanLine {
-                label,
-                variations: inst.variations.clone(),
-                action: "skip",
-                reason: "not selected (--only)".into(),
-                key: None,
-            });
-            continue;
-        }
-        let line = match resolve::resolve(cache, dag, i, &produced) {
-            Err(e) => PlanLine {
-                label,
-                variations: inst.variations.clone(),
-                action: "error",
-                reason: e,
-                key: None,
-            },
-            Ok(None) => {
-                let ups: Vec<String> = inst
-                    .needs
-                    .iter()
-                    .filter(|u| will_run.contains(*u))
-                    .map(|&u| dag.instances[u].label())
-                    .collect();
-                will_run.insert(i);
-                let shown = if ups.len() > 2 {
-                    format!("{}, {} and {} more", ups[0], ups[1], ups.len() - 2)
-                } else {
-                    ups.join(", ")
-                };
-                PlanLine {
-                    label,
-                    variations: inst.variations.clone(),
-                    action: "run",
-                    reason: format!("after {shown} (unless its outputs come out unchanged)"),
-                    key: None,
-                }
-            }
-            Ok(Some(r)) => {
-                let forced = force.contains(&inst.stage);
-                let valid = cache
-                    .manifest(&r.key)
-                    .filter(|m| cache.validity(m) == Validity::Valid);
-                match (forced, valid) {
-                    (false, Some(m)) => {
-                        produced[i] = Some(Produced {
-                            key: m.key.clone(),
-                            digest: m.outputs.digest.clone(),
-                        });
-                        PlanLine {
-                            label,
-                            variations: inst.variations.clone(),
-                            action: "cached",
-                            reason: String::new(),
-                            key: Some(r.key),
-                        }
-                    }
-                    (true, _) => {
-                        will_run.insert(i);
-                        PlanLine {
-                            label,
-                            variations: inst.variations.clone(),
-                            action: "run",
-                            reason: "forced (--force)".into(),
-                            key: Some(r.key),
-                        }
-                    }
-                    (false, None) => {
-                        will_run.insert(i);
-                        let reason = match cache.manifest(&r.key) {
-                            Some(m) => match cache.validity(&m) {
-                                Validity::Missing(f) => format!("output missing ({f})"),
-                                Validity::Changed(f) => {
-                                    format!("output {f} was modified in the cache")
-                                }
-                                Validity::Valid => unreachable!("valid manifests are cached"),
-                            },
-                            None => resolve::reason(cache, &pipeline.name, inst, &r),
-                        };
-                        PlanLine {
-                            label,
-                            variations: inst.variations.clone(),
-                            action: "run",
-                            reason,
-                            key: Some(r.key),
-                        }
-                    }
-                }
-            }
-        };
-        lines.push(line);
-    }
-    lines
 }

@@ -434,6 +434,10 @@ fn resolve(
         static_id: String::new(),
         backend: def.backend,
         seed: 0,
+        resources: def.resources.apply(match &def.action {
+            Action::Uses(s) => s.resources(),
+            Action::Run(_) => stages::Resources::data(),
+        }),
     };
     let before = errs.list.len();
     // `STAGE.backend` in a variation or `--set` sets the stage's `backend:`.

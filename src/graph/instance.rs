@@ -44,6 +44,9 @@ pub struct Instance {
     pub static_id: String,
     pub backend: Backend,
     pub seed: u64,
+    /// What a cluster executor asks for: the stage's defaults with the file's
+    /// `resources:`. Not part of the cache key.
+    pub resources: stages::Resources,
 }
 
 impl Instance {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::exec::scheduler::{InstanceReport, RunSummary, Status};
+use crate::exec::summary::{InstanceReport, RunSummary, Status};
 
 /// Mean ± std over folds of one model on one target.
 #[derive(Debug, Clone, PartialEq)]

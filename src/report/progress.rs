@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::exec::job::ProgressLine;
-use crate::exec::scheduler::Status;
+use crate::exec::observer::Observer;
+use crate::exec::summary::Status;
 
 pub struct Ui {
     mp: MultiProgress,
@@ -62,19 +62,30 @@ impl Ui {
         }
     }
 
-    pub fn cached(&self, label: &str) {
+    fn finished_slot(&self, slot: usize) {
+        if let Ok(mut b) = self.bars.lock() {
+            if let Some(bar) = b.remove(&slot) {
+                bar.finish_and_clear();
+                self.mp.remove(&bar);
+            }
+        }
+    }
+}
+
+impl Observer for Ui {
+    fn cached(&self, label: &str) {
         self.overall.inc(1);
         if !self.tty && !self.quiet && std::env::var_os("PIPE_SHOW_CACHED").is_some() {
             eprintln!("  cached   {label}");
         }
     }
 
-    pub fn skipped(&self, label: &str) {
+    fn skipped(&self, label: &str) {
         self.overall.inc(1);
         self.line(format!("  skipped  {label}"));
     }
 
-    pub fn started(&self, slot: usize, label: &str) {
+    fn started(&self, slot: usize, label: &str) {
         if !self.tty {
             if !self.quiet {
                 eprintln!("  start    {label}");
@@ -93,7 +104,7 @@ impl Ui {
         }
     }
 
-    pub fn progress(&self, slot: usize, line: &ProgressLine) {
+    fn progress(&self, slot: usize, line: &ProgressLine) {
         let bars = match self.bars.lock() {
             Ok(b) => b,
             Err(_) => return,
@@ -115,16 +126,7 @@ impl Ui {
         }
     }
 
-    pub fn finished_slot(&self, slot: usize) {
-        if let Ok(mut b) = self.bars.lock() {
-            if let Some(bar) = b.remove(&slot) {
-                bar.finish_and_clear();
-                self.mp.remove(&bar);
-            }
-        }
-    }
-
-    pub fn ran(&self, slot: usize, label: &str, seconds: f64) {
+    fn ran(&self, slot: usize, label: &str, seconds: f64) {
         self.finished_slot(slot);
         self.overall.inc(1);
         self.line(format!(
@@ -133,13 +135,15 @@ impl Ui {
         ));
     }
 
-    pub fn failed(&self, label: &str, status: &Status, log: Option<&Path>) {
+    fn failed(&self, slot: Option<usize>, label: &str, status: &Status) {
+        if let Some(slot) = slot {
+            self.finished_slot(slot);
+        }
         self.overall.inc(1);
         let why = match status {
             Status::Failed(e) => e.clone(),
             _ => String::new(),
         };
-        let _ = log;
         // failures are shown even with -q
         if self.tty {
             let _ = self.mp.println(format!("  FAILED   {label}: {why}"));
@@ -148,7 +152,19 @@ impl Ui {
         }
     }
 
-    pub fn finish(&self) {
+    fn interrupted(&self, running: usize) {
+        let text = format!(
+            "  interrupted: cancelling {running} running instance{} (completed ones stay cached)",
+            if running == 1 { "" } else { "s" }
+        );
+        if self.tty {
+            let _ = self.mp.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    fn finish(&self) {
         self.overall.finish_and_clear();
         let _ = self.mp.clear();
     }

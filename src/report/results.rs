@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::exec::scheduler::{RunSummary, Status};
+use crate::exec::summary::{RunSummary, Status};
 
 pub const RESULTS_SCHEMA: u32 = 1;
 

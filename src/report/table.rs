@@ -2,7 +2,7 @@
 
 use comfy_table::{presets, ContentArrangement, Table};
 
-use crate::exec::scheduler::{RunSummary, Status};
+use crate::exec::summary::{RunSummary, Status};
 
 /// `0.4s`, `12.3s`, `3m05s`, `1h02m`.
 pub fn duration(seconds: f64) -> String {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::collect::{self, Collected};
 use super::{paper, plots, results, table};
-use crate::exec::scheduler::{RunSummary, Status};
+use crate::exec::summary::{RunSummary, Status};
 use crate::spec::Pipeline;
 
 fn pct(v: f64) -> String {

@@ -5,6 +5,7 @@ pub mod diagnostic;
 pub mod interpolate;
 pub mod model;
 mod parse;
+pub mod resources;
 pub mod span;
 pub mod yaml;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 pub use diagnostic::{PipelineErrors, Reporter, SpecError};
 pub use model::{Action, Override, Pipeline, Spanned, StageDef, Variation};
+pub use resources::{ExecutorKind, ResourceOverrides};
 
 /// Why a pipeline could not be loaded.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

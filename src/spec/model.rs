@@ -56,6 +56,8 @@ pub struct StageDef {
     /// `run:` stages: files or folders written, relative to the stage's output folder.
     pub outs: Vec<Spanned<String>>,
     pub backend: Backend,
+    /// `resources:` as written (the stage's defaults fill the rest).
+    pub resources: super::resources::ResourceOverrides,
 }
 
 /// One override: `student.kl: 0.2`, `params.seed: 3`.
@@ -89,4 +91,6 @@ pub struct Pipeline {
     pub stages: IndexMap<String, StageDef>,
     /// Always at least one (`default` when the file has none).
     pub variations: Vec<Variation>,
+    /// `executor:` in the file (`--executor` overrides it).
+    pub executor: Option<super::resources::ExecutorKind>,
 }

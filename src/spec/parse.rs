@@ -12,7 +12,14 @@ use super::model::{Action, Override, Pipeline, Spanned, StageDef, Variation};
 use super::span::Span;
 use super::yaml::{Seg, SpanIndex, YamlPath};
 
-const TOP_KEYS: &[&str] = &["name", "description", "params", "stages", "variations"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "params",
+    "stages",
+    "variations",
+    "executor",
+];
 const STAGE_KEYS: &[&str] = &[
     "uses",
     "run",
@@ -22,6 +29,7 @@ const STAGE_KEYS: &[&str] = &[
     "deps",
     "outs",
     "backend",
+    "resources",
     "description",
 ];
 
@@ -32,7 +40,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err_value(&mut self, path: &[Seg], msg: impl Into<String>) -> &mut SpecError {
+    pub(crate) fn err_value(&mut self, path: &[Seg], msg: impl Into<String>) -> &mut SpecError {
         // errors about the whole document point at its start
         let span = self
             .spans
@@ -42,7 +50,7 @@ impl Ctx<'_> {
         self.errors.push(e);
         self.errors.last_mut().expect("just pushed")
     }
-    fn err_key(&mut self, path: &[Seg], msg: impl Into<String>) -> &mut SpecError {
+    pub(crate) fn err_key(&mut self, path: &[Seg], msg: impl Into<String>) -> &mut SpecError {
         let e = self.rep.error(self.spans.key(path), msg);
         self.errors.push(e);
         self.errors.last_mut().expect("just pushed")
@@ -54,7 +62,7 @@ impl Ctx<'_> {
     }
 }
 
-fn push(path: &[Seg], seg: Seg) -> YamlPath {
+pub(crate) fn push(path: &[Seg], seg: Seg) -> YamlPath {
     let mut p = path.to_vec();
     p.push(seg);
     p
@@ -64,7 +72,7 @@ fn key(s: &str) -> Seg {
     Seg::Key(s.to_string())
 }
 
-fn type_name(v: &Y) -> &'static str {
+pub(crate) fn type_name(v: &Y) -> &'static str {
     match v {
         Y::Null => "nothing",
         Y::Bool(_) => "a bool",
@@ -236,6 +244,7 @@ pub(crate) fn pipeline(cx: &mut Ctx, doc: &Y, file: &Path, root: &Path) -> Optio
     let mut params = IndexMap::new();
     let mut stage_defs = IndexMap::new();
     let mut variations_raw = None;
+    let mut executor = None;
     let mut saw_stages = false;
     for (k, v) in &top {
         let p = vec![key(k)];
@@ -259,6 +268,7 @@ pub(crate) fn pipeline(cx: &mut Ctx, doc: &Y, file: &Path, root: &Path) -> Optio
                 }
             }
             "variations" => variations_raw = Some(v),
+            "executor" => executor = super::resources::executor(cx, &p, v),
             other => {
                 let help = suggest(other, TOP_KEYS.iter().copied());
                 cx.err_key(
@@ -320,6 +330,7 @@ pub(crate) fn pipeline(cx: &mut Ctx, doc: &Y, file: &Path, root: &Path) -> Optio
         params,
         stages: stage_defs,
         variations,
+        executor,
     })
 }
 
@@ -352,6 +363,7 @@ fn stage(cx: &mut Ctx, path: &[Seg], name: &str, v: &Y) -> Option<StageDef> {
         deps: Vec::new(),
         outs: Vec::new(),
         backend: Backend::Cpu,
+        resources: Default::default(),
     };
     for (k, item) in &entries {
         let p = push(path, key(k));
@@ -374,6 +386,7 @@ fn stage(cx: &mut Ctx, path: &[Seg], name: &str, v: &Y) -> Option<StageDef> {
                     cx.err_value(&p, "`backend` must be `cpu` or `cuda`");
                 }
             },
+            "resources" => def.resources = super::resources::resources(cx, &p, item),
             "with" | "matrix" => {
                 for (wk, wv) in mapping(cx, &p, item, &format!("`{k}`")) {
                     let wp = push(&p, key(&wk));

@@ -5,11 +5,13 @@
 pub mod data;
 pub mod model;
 pub mod registry;
+pub mod resources;
 pub mod stage;
 pub mod stats;
 pub mod testing;
 pub mod train;
 
+pub use resources::Resources;
 pub use stage::{
     Backend, Context, Input, IoContext, Outcome, ParamKind, ParamSpec, Params, Progress, Stage,
     StageError,

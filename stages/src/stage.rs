@@ -40,6 +40,11 @@ pub trait Stage: Send + Sync {
     fn produces(&self) -> Vec<&'static str> {
         Vec::new()
     }
+    /// What one instance asks a cluster for (`sbatch` options) unless the pipeline
+    /// file's `resources:` says otherwise. Not part of the cache key.
+    fn resources(&self) -> crate::Resources {
+        crate::Resources::data()
+    }
     /// Do the work.
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError>;
 }

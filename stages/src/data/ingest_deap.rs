@@ -112,7 +112,7 @@ impl Stage for IngestDeap {
         ctx.progress.start("hashing source files", 0);
         let digest = digest_files(&files)?;
         let metadata = [
-            ("source_path", folder.display().to_string()),
+            ("source_path", provenance::source_label(ctx, &folder)),
             ("source_digest", digest.clone()),
             ("source_files", files.len().to_string()),
             ("source_format", format.to_string()),

@@ -607,7 +607,7 @@ impl Stage for IngestMahnob {
         let metadata = [
             (
                 "source_path",
-                mahnob::sessions_root(&root).display().to_string(),
+                crate::data::provenance::source_label(ctx, &mahnob::sessions_root(&root)),
             ),
             ("source_digest", digest),
             ("reader_version", READER_VERSION.to_string()),

@@ -56,6 +56,28 @@ pub mod provenance {
             .unwrap_or_default()
     }
 
+    /// How a table names the folder it was read from: the folder itself when the
+    /// pipeline gave it (`path:`, part of the cache key), otherwise the upstream
+    /// stage whose output it is — never a cache path, which differs between caches
+    /// and would make the same instance write different bytes in each.
+    pub fn source_label(ctx: &crate::Context, folder: &Path) -> String {
+        if ctx.params.is_set("path") {
+            return folder.display().to_string();
+        }
+        ctx.inputs
+            .iter()
+            .find_map(|i| {
+                let rel = folder.strip_prefix(&i.dir).ok()?;
+                let rel = rel.display().to_string();
+                Some(if rel.is_empty() {
+                    format!("output of stage `{}`", i.stage)
+                } else {
+                    format!("output of stage `{}`: {rel}", i.stage)
+                })
+            })
+            .unwrap_or_else(|| folder.display().to_string())
+    }
+
     /// The file-level key/value metadata of a Parquet file.
     pub fn parquet_metadata(path: &Path) -> Result<BTreeMap<String, String>, StageError> {
         let file = std::fs::File::open(path).at(path)?;

@@ -68,6 +68,9 @@ impl Stage for BandPower {
     fn produces(&self) -> Vec<&'static str> {
         vec![PREDICTIONS, METRICS_JSON, LEARNING_CURVE]
     }
+    fn resources(&self) -> crate::Resources {
+        crate::Resources::light()
+    }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
         let modalities: &[Modality] = match ctx.params.str("inputs")? {
             "eog" => &[Modality::Eog],

@@ -326,6 +326,9 @@ impl Stage for Distill {
             TEACHER_PREDICTIONS,
         ]
     }
+    fn resources(&self) -> crate::Resources {
+        crate::Resources::training()
+    }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
         with_threads(ctx.threads, || run(ctx, self.name()))?
     }

@@ -116,6 +116,9 @@ impl Stage for Evaluate {
     fn produces(&self) -> Vec<&'static str> {
         vec![METRICS_JSON, SUMMARY_CSV, REPORT_MD]
     }
+    fn resources(&self) -> crate::Resources {
+        crate::Resources::light()
+    }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
         let wanted = ctx
             .params

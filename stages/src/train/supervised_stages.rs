@@ -125,6 +125,9 @@ impl Stage for TrainTeacher {
     fn produces(&self) -> Vec<&'static str> {
         produces("teacher.safetensors")
     }
+    fn resources(&self) -> crate::Resources {
+        crate::Resources::training()
+    }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
         run_supervised(ctx, self.name(), self)
     }
@@ -167,6 +170,9 @@ impl Stage for TrainStudent {
     }
     fn produces(&self) -> Vec<&'static str> {
         produces("student.safetensors")
+    }
+    fn resources(&self) -> crate::Resources {
+        crate::Resources::training()
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
         run_supervised(ctx, self.name(), self)
@@ -267,6 +273,9 @@ impl Stage for TrainDeepConvNet {
     }
     fn produces(&self) -> Vec<&'static str> {
         produces("deepconvnet.safetensors")
+    }
+    fn resources(&self) -> crate::Resources {
+        crate::Resources::training()
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
         run_supervised(ctx, self.name(), self)
