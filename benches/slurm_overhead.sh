@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # pipe's own overhead under Slurm: N trivial instances (`run:` stages writing one
-# line) through `pipe run --executor slurm`, against the same N trivial jobs submitted
-# straight to Slurm (`sbatch --wrap`, waiting until none is left in squeue) — Slurm's
-# own turnaround. Same concurrency (-j N / N jobs at once), fresh cache each round.
-# Needs a running Slurm (eval "$(.ci/slurm/start)") and a built pipe.
-#   benches/slurm_overhead.sh [N=100] [ROUNDS=3]
+# line) through `pipe run --executor slurm -j N` with a fresh cache, against the same
+# N trivial jobs submitted straight to Slurm (`sbatch --wrap`, then waiting until
+# none is left in squeue) — Slurm's own turnaround for the same work.
+# Needs a running Slurm (eval "$(.ci/slurm/start)") and a built pipe ($PIPE).
+#   benches/slurm_overhead.sh pipe [N=100]    # one round through pipe
+#   benches/slurm_overhead.sh raw  [N=100]    # one round of plain sbatch
+# Paired, alternating, medians (the README's numbers):
+#   farm-bench -n 7 --timeout 900 --vs 'benches/slurm_overhead.sh raw 100' -- benches/slurm_overhead.sh pipe 100
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-n=${1:-100}
-rounds=${2:-3}
+mode=${1:?pipe or raw}
+n=${2:-100}
 pipe=${PIPE:-$repo/target/debug/pipe}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/cache" "$work/raw"
-cat > "$work/trivial.yaml" <<YAML
+case $mode in
+  pipe)
+    mkdir -p "$work/cache"
+    cat > "$work/trivial.yaml" <<YAML
 name: trivial
 stages:
   t:
@@ -22,23 +27,17 @@ stages:
     outs: [x]
     resources: { cpus: 1, mem: 100M }
 YAML
-now() { date +%s.%N; }
-for r in $(seq 1 "$rounds"); do
-  rm -rf "$work/cache" && mkdir "$work/cache"
-  t0=$(now)
-  "$pipe" run "$work/trivial.yaml" --executor slurm -j "$n" -q --cache-dir "$work/cache" --report-dir "$work/report" >/dev/null
-  t1=$(now)
-  rm -rf "$work/raw" && mkdir "$work/raw"
-  t2=$(now)
-  ids=()
-  for i in $(seq 0 $((n - 1))); do
-    ids+=("$(sbatch --parsable --cpus-per-task=1 --mem=100M -o /dev/null -e /dev/null --wrap "echo $i > $work/raw/$i")")
-  done
-  joined=$(IFS=,; echo "${ids[*]}")
-  while [ -n "$(squeue -h -t PD,R,CG,CF -j "$joined" -o %i 2>/dev/null)" ]; do sleep 0.2; done
-  t3=$(now)
-  awk -v r="$r" -v n="$n" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v t3="$t3" 'BEGIN {
-    p = t1 - t0; s = t3 - t2
-    printf "round %d: %d instances: pipe --executor slurm %.2f s, sbatch alone %.2f s, pipe overhead %.1f ms per instance (%.1f %% of Slurm turnaround)\n",
-      r, n, p, s, 1000 * (p - s) / n, 100 * (p - s) / s }'
-done
+    "$pipe" run "$work/trivial.yaml" --executor slurm -j "$n" -q \
+      --cache-dir "$work/cache" --report-dir "$work/report" >/dev/null
+    ;;
+  raw)
+    ids=()
+    for i in $(seq 0 $((n - 1))); do
+      ids+=("$(sbatch --parsable --cpus-per-task=1 --mem=100M -o /dev/null -e /dev/null --wrap "echo $i > $work/$i")")
+    done
+    joined=$(IFS=,; echo "${ids[*]}")
+    while [ -n "$(squeue -h -t PD,R,CG,CF -j "$joined" -o %i 2>/dev/null)" ]; do sleep 0.2; done
+    [ "$(ls "$work" | wc -l)" -eq "$n" ] || { echo "not every job wrote its file" >&2; exit 1; }
+    ;;
+  *) echo "usage: $0 pipe|raw [N]" >&2; exit 2 ;;
+esac

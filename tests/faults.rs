@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::Project;
+use crate::util::{signal, wait_for, Project};
 
 #[test]
 fn a_failing_stage_stops_its_dependents_and_independent_ones_finish() {
@@ -124,17 +124,6 @@ fn a_missing_input_file_is_named() {
     );
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn kill_dash_9_mid_run_leaves_no_half_result_and_the_rerun_completes() {
     let p = Project::new();
@@ -143,10 +132,12 @@ fn kill_dash_9_mid_run_leaves_no_half_result_and_the_rerun_completes() {
         "stages:\n  slow:\n    run: echo start >> count; echo partial > $PIPE_OUT/x; sleep 3; echo done >> $PIPE_OUT/x\n    outs: [x]\n  next:\n    run: cat $PIPE_IN_SLOW/x > $PIPE_OUT/y\n    needs: [slow]\n    outs: [y]\n",
     );
     let mut child = p.command(&["run", "k.yaml"]).spawn().unwrap();
-    wait_for("the stage to start", || p.count("count") == 1);
+    wait_for("the stage to start", Duration::from_secs(30), || {
+        p.count("count") == 1
+    });
     std::thread::sleep(Duration::from_millis(200));
     // kill -9 pipe run (its stage process is orphaned and may finish: it cannot publish)
-    unsafe_kill9(child.id());
+    signal(child.id(), "-9");
     let _ = child.wait();
     assert_eq!(
         std::fs::read_dir(p.path().join("cache/runs"))
@@ -172,13 +163,6 @@ fn kill_dash_9_mid_run_leaves_no_half_result_and_the_rerun_completes() {
         "{}",
         gc.stdout
     );
-}
-
-fn unsafe_kill9(pid: u32) {
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
 }
 
 #[test]
@@ -340,13 +324,6 @@ fn a_read_only_cache_is_a_clear_error() {
     );
 }
 
-fn signal(pid: u32, sig: &str) {
-    std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap();
-}
-
 #[test]
 fn sigint_cancels_running_instances_keeps_finished_ones_and_leaves_the_cache_clean() {
     let p = Project::new();
@@ -355,7 +332,9 @@ fn sigint_cancels_running_instances_keeps_finished_ones_and_leaves_the_cache_cle
         "params:\n  sleep: 60\nstages:\n  quick:\n    run: echo q > $PIPE_OUT/q\n    outs: [q]\n  slow:\n    run: echo start >> count; sleep ${params.sleep}; echo x > $PIPE_OUT/x\n    outs: [x]\n  after:\n    run: cat $PIPE_IN_SLOW/x > $PIPE_OUT/y\n    needs: [slow]\n    outs: [y]\n",
     );
     let mut child = p.command(&["run", "s.yaml", "-j", "2"]).spawn().unwrap();
-    wait_for("the slow stage to start", || p.count("count") == 1);
+    wait_for("the slow stage to start", Duration::from_secs(30), || {
+        p.count("count") == 1
+    });
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
     // SIGINT to pipe run only (a terminal's Ctrl-C would signal the children too)

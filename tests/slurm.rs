@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{Project, Run};
+use crate::util::{signal, wait_for, Project, Run};
 
 /// False (after saying why) when Slurm's client is not installed.
 fn slurm_here() -> bool {
@@ -58,11 +58,19 @@ fn with_shim(p: &Project) -> String {
     )
 }
 
-fn pipe_slurm(p: &Project, path: &str, args: &[&str]) -> Run {
-    let out = p
-        .command(args)
+/// `pipe ARGS` started with `sbatch` behind the shim on `path`.
+fn spawn_slurm(p: &Project, path: &str, args: &[&str]) -> std::process::Child {
+    p.command(args)
         .env("PATH", path)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pipe")
+}
+
+fn pipe_slurm(p: &Project, path: &str, args: &[&str]) -> Run {
+    let out = spawn_slurm(p, path, args)
+        .wait_with_output()
         .expect("run pipe");
     Run {
         code: out.status.code().unwrap_or(-1),
@@ -103,14 +111,6 @@ fn our_jobs(p: &Project, prefix: &str) -> Vec<String> {
         .filter(|l| l.contains(&format!("|pipe:{prefix}")) && l.contains(&root))
         .map(|l| l.rsplit_once('|').map_or(l, |(head, _)| head).to_string())
         .collect()
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -249,13 +249,7 @@ stages:
     );
     p.write("slow", "");
     let path = with_shim(&p);
-    let child = p
-        .command(&["run", "f.yaml", "--executor", "slurm"])
-        .env("PATH", &path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_slurm(&p, &path, &["run", "f.yaml", "--executor", "slurm"]);
     wait_for("the victim job to start", Duration::from_secs(60), || {
         p.path().join("victim.started").exists()
     });
@@ -307,13 +301,11 @@ stages:
         ),
     );
     let path = with_shim(&p);
-    let child = p
-        .command(&["run", "i.yaml", "--executor", "slurm", "-j", "2"])
-        .env("PATH", &path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_slurm(
+        &p,
+        &path,
+        &["run", "i.yaml", "--executor", "slurm", "-j", "2"],
+    );
     wait_for("two running jobs", Duration::from_secs(60), || {
         our_jobs(&p, "isleep")
             .iter()
@@ -321,10 +313,7 @@ stages:
             .count()
             == 2
     });
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    signal(child.id(), "-INT");
     let t = Instant::now();
     let out = child.wait_with_output().unwrap();
     assert_eq!(p.count("sbatch.calls"), 2, "-j 2: two jobs queued at once");

@@ -1,6 +1,6 @@
 //! An example converter for a dataset in "your own format", run by a `run:` stage in
 //! `pipelines/dataset-swap.yaml`. Copy it (or write the same in any language) for
-//! your dataset: what a converter must produce is the two tables of data.md,
+//! your dataset: what a converter must produce is the two tables of docs/data.md,
 //! `recordings.parquet` and `labels.parquet`, in the folder `$PIPE_OUT`.
 //!
 //! The format it reads — a typical lab export:

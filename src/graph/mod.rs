@@ -6,14 +6,13 @@ pub mod render;
 
 pub use instance::{External, Instance};
 
-use petgraph::graph::{DiGraph, NodeIndex};
-
 use crate::spec::{Loaded, PipelineErrors};
 
-/// The instances of a pipeline (all variations, deduplicated) in dependency order.
+/// The instances of a pipeline (all variations, deduplicated) in dependency order:
+/// each instance's `needs` come before it. (The stage graph — order and cycles — is
+/// a petgraph graph in [`expand`].)
 pub struct Dag {
     pub instances: Vec<Instance>,
-    pub graph: DiGraph<usize, ()>,
 }
 
 impl Dag {
@@ -25,20 +24,6 @@ impl Dag {
                 errors,
             }
         })?;
-        let mut graph = DiGraph::with_capacity(instances.len(), instances.len());
-        for i in 0..instances.len() {
-            graph.add_node(i);
-        }
-        for (i, inst) in instances.iter().enumerate() {
-            for &u in &inst.needs {
-                graph.add_edge(NodeIndex::new(u), NodeIndex::new(i), ());
-            }
-        }
-        Ok(Dag { instances, graph })
-    }
-
-    /// Instances that depend on `i`, directly.
-    pub fn dependents(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
-        self.graph.neighbors(NodeIndex::new(i)).map(|n| n.index())
+        Ok(Dag { instances })
     }
 }

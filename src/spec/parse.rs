@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use super::yaml::Value as Y;
 use indexmap::IndexMap;
 use serde_json::Value;
-use serde_yaml::Value as Y;
 use stages::Backend;
 
 use super::diagnostic::{suggest, Reporter, SpecError};

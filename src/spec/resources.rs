@@ -2,7 +2,7 @@
 //! `executor:`: parsed with positions, checked against Slurm's notations. Neither is
 //! part of any cache key.
 
-use serde_yaml::Value as Y;
+use super::yaml::Value as Y;
 use stages::resources::{valid_mem, valid_time};
 use stages::Resources;
 

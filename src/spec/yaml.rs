@@ -1,5 +1,6 @@
-//! All YAML parsing lives here, so swapping serde_yaml for a maintained fork is a
-//! one-line change.
+//! All YAML parsing lives here, and the rest of the engine sees YAML values only
+//! through [`Value`]: swapping serde_yaml for a maintained fork with the same value
+//! type touches this file only.
 //!
 //! serde_yaml (the user's choice) gives the values, but it keeps no positions once a
 //! document parsed, so semantic errors ("no stage named `teachr`") could not point at
@@ -9,6 +10,9 @@
 //! accepts, so the positions are exact, not guessed from the text.
 
 use std::collections::HashMap;
+
+/// A parsed YAML value (serde_yaml's).
+pub type Value = serde_yaml::Value;
 
 use saphyr_parser::{Event, Parser};
 

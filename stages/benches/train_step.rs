@@ -12,22 +12,7 @@
 //! `cuda` in a build with `--features cuda`: `stages/benches/gpu.sh` runs it next to
 //! PyTorch CUDA).
 //!
-//! Measured 2026-12-02 on a 2-core Xeon VM with AVX-512, quiet, `BENCH_THREADS=2
-//! BENCH_STEPS=10` alternated three times with `python3 stages/benches/torch_step.py
-//! --threads 2` (torch 2.15), medians in ms (CPU ms of both threads in brackets):
-//!
-//! | | dfdx | PyTorch |
-//! |---|---|---|
-//! | teacher train step | 338–350 (543–544) | 422–491 (851–903) |
-//! | student train step | 131–135 (200–205) | 157–160 (292–299) |
-//! | teacher eval forward | 75–77 (109) | 54–59 (108–118) |
-//! | student eval forward | 25–33 (38–41) | 19–21 (38–42) |
-//!
-//! Train steps 0.72–0.85× PyTorch's time. What got it there (A/B, same conditions):
-//! mimalloc instead of glibc's allocator (the `pipe` binary uses it too), and the dev
-//! profile building gemm/dfdx without debug assertions or overflow checks and the stage
-//! library in 16 codegen units (teacher step 389–405 → 338–351 ms, eval forward
-//! 119–122 → 75–81 ms). About 45 % of a step is gemm 0.15's AVX2/FMA microkernels.
+//! The README ("Training step vs PyTorch") has the measured numbers and the command.
 
 use std::time::Instant;
 

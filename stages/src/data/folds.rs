@@ -2,7 +2,7 @@
 //! one row per (fold, subject, trial) with role train, val or test.
 //!
 //! Splits are by trial, never by window: every window of a trial shares its
-//! trial's role. Protocols (method.md, "Evaluation protocols"):
+//! trial's role. Protocols (docs/method.md, "Evaluation protocols"):
 //! - `trial-kfold` (default, k = 10): all subjects' trials pooled, shuffled and
 //!   dealt into k folds of near-equal size; fold f tests on its trials.
 //! - `subject-dependent`: the same within each subject (each subject's trials dealt

@@ -1,4 +1,4 @@
-//! The writer of `recordings.parquet` (schema in [`crate::data::tables`] and data.md):
+//! The writer of `recordings.parquet` (schema in [`crate::data::tables`] and docs/data.md):
 //! streamed a subject at a time, each subject's row groups encoded in parallel.
 //!
 //! Why not `ArrowWriter` alone: for a `list<f32>` column it first builds, per sample,

@@ -1,4 +1,4 @@
-//! The Parquet tables the data stages exchange (see `../shared/spec/data.md`):
+//! The Parquet tables the data stages exchange (see `docs/data.md`):
 //! `recordings.parquet`, `labels.parquet`, `windows.parquet`, `splits.parquet`.
 //! Written with arrow + parquet (zstd), streamed a subject at a time
 //! (`recordings.parquet`: [`RecordingsWriter`]).

@@ -1,5 +1,5 @@
 //! `windows`: recordings + labels → fixed-length, labelled windows
-//! (`windows.parquet`, the contract in HELPERS.md / `tables.rs`).
+//! (`windows.parquet`, the contract in `tables.rs` and docs/data.md).
 //!
 //! Per trial: pick the requested channels by name (EEG group, then EOG group),
 //! handle the pre-trial baseline (`baseline_s`, default 3 s = DEAP's; `baseline:

@@ -1,5 +1,5 @@
 //! Network configurations: every size is a field whose default is the spec's value
-//! (`method.md`), deserialisable with serde so training stages can expose them.
+//! (`docs/method.md`), deserialisable with serde so training stages can expose them.
 
 use serde::{Deserialize, Serialize};
 
@@ -154,7 +154,7 @@ impl BranchConfig {
 pub struct ClassifierConfig {
     pub hidden: usize,
     pub layers: usize,
-    /// DECISION (method.md): ReLU between the dense layers; EmotionKD's code has none,
+    /// DECISION (docs/method.md): ReLU between the dense layers; EmotionKD's code has none,
     /// which makes the stack one linear map.
     pub relu: bool,
     /// Dropout on the flattened feature.

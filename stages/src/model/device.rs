@@ -7,7 +7,7 @@
 //! what a CUDA device uses. The CPU overrides them with fused kernels
 //! ([`super::cpu`]) because dfdx 0.13's CPU path runs batched matmuls as one small
 //! GEMM per batch item and broadcasts through strided iterators, which made a
-//! straightforward dfdx version 2.7× slower than PyTorch (see `dfdx-notes.md`).
+//! straightforward dfdx version 2.7× slower than PyTorch (see `docs/dfdx-notes.md`).
 //! Every override is checked against its composed twin and by finite differences.
 
 use dfdx::prelude::*;

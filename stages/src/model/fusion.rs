@@ -145,7 +145,7 @@ impl<E: Float, D: NetDevice<E>> DepthFusion<E, D> {
     }
 }
 
-/// DECISION (method.md) shape alignment: `F_T' = F_T[EEG tokens] + F_T[EOG tokens]`,
+/// DECISION (docs/method.md) shape alignment: `F_T' = F_T[EEG tokens] + F_T[EOG tokens]`,
 /// `(B, 2L, dim) -> (B, L, dim)`, so the student feature matches without a regressor.
 ///
 /// Written as a reshape to `(B, 2, L·dim)` and a sum over the middle axis, not as two

@@ -1,5 +1,5 @@
 //! What every training stage shares: the `fold` / `target` / optimiser parameters,
-//! the network size parameters (defaults = the model configs' defaults = method.md),
+//! the network size parameters (defaults = the model configs' defaults = docs/method.md),
 //! loading the cell's data, and writing checkpoint, learning curve, test
 //! predictions and `metrics.json`.
 
@@ -163,7 +163,7 @@ pub fn network_params() -> Vec<ParamSpec> {
             "dense_relu",
             ParamKind::Bool,
             c.relu,
-            "classifier: ReLU between dense layers (DECISION)",
+            "classifier: ReLU between dense layers (our choice where the paper is silent: docs/method.md)",
         ),
         ParamSpec::new(
             "classifier_dropout",

@@ -1,6 +1,6 @@
 //! The training data of one (fold, target) cell: `windows.parquet` + `splits.parquet`
 //! → per-role (train / val / test) arrays of the requested modalities, z-scored per
-//! channel with statistics of the **training role only** (method.md, "Inputs").
+//! channel with statistics of the **training role only** (docs/method.md, "Inputs").
 //!
 //! `windows.parquet` is streamed a record batch at a time and only the channels of the
 //! requested modalities of windows that have a role in the fold are kept, so memory is

@@ -1,5 +1,5 @@
 //! Knowledge distillation of the EEG + EOG teacher into the EOG student
-//! (method.md "Training"): the teaching step
+//! (docs/method.md, "Training"): the teaching step
 //! `L_S = e₁·CE(y, p_S) + e₂·T²·KL(p_T^τ ‖ p_S^τ) + e₃·MSE(F_T', F_S)` with the
 //! teacher in eval mode, and — every `k` steps when feedback is on — a teacher
 //! update from [`crate::train::feedback`] before the student's step (V3).

@@ -79,7 +79,7 @@ fn distill_params() -> Vec<ParamSpec> {
             "pilot_lr",
             ParamKind::Float,
             f.eta,
-            "η: SGD step size of the pilot student step (DECISION)",
+            "η: SGD step size of the pilot student step (our choice where the paper is silent: docs/method.md)",
         ),
         ParamSpec::new(
             "eps_factor",
@@ -103,7 +103,7 @@ fn distill_params() -> Vec<ParamSpec> {
             "teacher_lr",
             ParamKind::Float,
             f.teacher_lr,
-            "Adam learning rate of the teacher updates (DECISION)",
+            "Adam learning rate of the teacher updates (our choice where the paper is silent: docs/method.md)",
         ),
         ParamSpec::new(
             "quiz_batch",

@@ -1,4 +1,4 @@
-//! Dynamic feedback (method.md "Training", project issue 6): the teacher is adjusted
+//! Dynamic feedback (docs/method.md, "Training"): the teacher is adjusted
 //! according to how well a copy of the student learns from it.
 //!
 //! `meta`, per feedback step with batch (x, y) and quiz batch (x_q, y_q):

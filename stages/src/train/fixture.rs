@@ -1,5 +1,5 @@
 //! Small `windows.parquet` / `splits.parquet` tables in the contract's format
-//! (HELPERS.md "Table contracts"), for the training stages' tests and benchmarks.
+//! (the table contracts of `crate::data::tables`), for the training stages' tests and benchmarks.
 //! The real tables come from the `windows` and `folds` stages; this writer exists so
 //! the training code can be exercised without the whole data pipeline.
 

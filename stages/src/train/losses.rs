@@ -1,4 +1,4 @@
-//! Losses of the method (method.md "Training"): cross-entropy on class indices, the
+//! Losses of the method (docs/method.md, "Training"): cross-entropy on class indices, the
 //! Hinton KD term `T²·KL(p_T^τ ‖ p_S^τ)`, the feature term `MSE(F_T', F_S)` and the
 //! weighted teaching loss `L_S = e₁·CE + e₂·T²·KL + e₃·MSE`.
 //!

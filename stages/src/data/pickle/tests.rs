@@ -180,7 +180,7 @@ fn a_deap_size_file_has_deap_size() {
     .unwrap();
     assert_eq!(
         count.0, 103_220_672,
-        "data.md: a DEAP subject file is 103,220,672 bytes"
+        "docs/data.md: a DEAP subject file is 103,220,672 bytes"
     );
 }
 
