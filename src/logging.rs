@@ -4,6 +4,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
+/// Install the subscriber: level from `-q` / `-v` unless `RUST_LOG` says otherwise.
 pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     let default = match (quiet, verbose) {
         (true, _) => "error",

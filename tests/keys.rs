@@ -3,17 +3,11 @@
 
 use proptest::prelude::*;
 
-use pipe::graph::Dag;
-
 fn ids(text: &str) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.yaml");
     std::fs::write(&file, text).unwrap();
-    let loaded = pipe::spec::load(&file, &[], None).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
-    let dag = Dag::build(&loaded).unwrap();
-    let mut ids: Vec<String> = dag.instances.iter().map(|i| i.static_id.clone()).collect();
-    ids.sort();
-    ids
+    pipe::instance_identities(&file).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// The same pipeline in block style, keys in the given order.

@@ -32,10 +32,3 @@ pub fn try_lock(path: &Path) -> Result<Option<InstanceLock>, CacheError> {
         }),
     }
 }
-
-/// Wait for the lock.
-pub fn lock(path: &Path) -> Result<InstanceLock, CacheError> {
-    let file = open(path)?;
-    file.lock().map_err(io_err(path))?;
-    Ok(InstanceLock { _file: file })
-}

@@ -22,19 +22,25 @@ use crate::spec::{self, LoadError, Loaded};
 /// Why a command failed; each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
+    /// The pipeline file could not be read or is invalid (exit 2).
     #[error(transparent)]
     Pipeline(#[from] LoadError),
+    /// The cache is unusable (exit 3).
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The scheduler could not go on (its own exit code).
     #[error(transparent)]
     Run(Box<crate::exec::scheduler::RunError>),
+    /// A bad command line (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// Anything else (exit 1).
     #[error("{0}")]
     Other(String),
 }
 
 impl Failure {
+    /// The documented exit code ([`crate::exit_codes`]).
     pub fn exit_code(&self) -> i32 {
         match self {
             Failure::Pipeline(_) | Failure::Usage(_) => exit_codes::USAGE,
@@ -62,6 +68,7 @@ impl Failure {
     }
 }
 
+/// Colours on standard error: a terminal, and `NO_COLOR` unset or empty.
 pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
@@ -82,6 +89,7 @@ fn render_diagnostic(d: &dyn miette::Diagnostic) -> String {
     out
 }
 
+/// Run the command `cli` names; `Ok` holds the exit code.
 pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
     let quiet = cli.quiet;
     match cli.command {

@@ -4,7 +4,7 @@ pub mod expand;
 pub mod instance;
 pub mod render;
 
-pub use instance::{External, Instance};
+pub use instance::Instance;
 
 use crate::spec::{Loaded, PipelineErrors};
 

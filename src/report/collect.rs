@@ -39,14 +39,12 @@ pub struct FoldScore {
     pub target: String,
     pub fold: i64,
     pub accuracy: f64,
-    pub f1: f64,
 }
 
 #[derive(Debug, Clone)]
 pub struct Curve {
     pub label: String,
     pub target: String,
-    pub fold: Option<i64>,
     /// (epoch, train loss, val loss, val accuracy)
     pub points: Vec<(f64, f64, f64, f64)>,
 }
@@ -155,7 +153,6 @@ pub fn collect(summary: &RunSummary, variation_count: usize) -> Collected {
                         target: i["target"].as_str().unwrap_or("?").to_string(),
                         fold: i["fold"].as_i64().unwrap_or(-1),
                         accuracy: i["accuracy"].as_f64().unwrap_or(f64::NAN),
-                        f1: i["f1"].as_f64().unwrap_or(f64::NAN),
                     };
                     if !c
                         .folds
@@ -179,11 +176,9 @@ pub fn collect(summary: &RunSummary, variation_count: usize) -> Collected {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            let fold = r.cell.get("fold").and_then(Value::as_i64);
             c.curves.push(Curve {
                 label: tagged(label, &tag),
                 target,
-                fold,
                 points,
             });
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub use diagnostic::{PipelineErrors, Reporter, SpecError};
 pub use model::{Action, Override, Pipeline, Spanned, StageDef, Variation};
-pub use resources::{ExecutorKind, ResourceOverrides};
+pub use resources::ExecutorKind;
 
 /// Why a pipeline could not be loaded.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -48,15 +48,4 @@ impl<'a> LineIndex<'a> {
         let offset = self.offset(line, col);
         Span::new(offset, len.min(self.text.len().saturating_sub(offset)))
     }
-
-    /// 1-based (line, column) of a byte offset.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let line = self.starts.partition_point(|&s| s <= offset).max(1);
-        let start = self.starts[line - 1];
-        let col = self
-            .text
-            .get(start..offset.min(self.text.len()))
-            .map_or(0, |s| s.chars().count());
-        (line, col + 1)
-    }
 }

@@ -76,7 +76,7 @@ impl Stage for IngestDeap {
                 "DEAP folder (data_preprocessed_python, data_preprocessed_matlab or their parent); \
                  default: the upstream synthetic-deap output",
             )
-            .if_missing(crate::data::deap::DOWNLOAD_HINT),
+            .if_missing(DOWNLOAD_HINT),
             ParamSpec::new(
                 "format",
                 ParamKind::choice(&["auto", "pickle", "mat"]),

@@ -145,7 +145,7 @@ pub fn load_into<E: Float, D: NetDevice<E>, M: Params<E, D>>(
         .map_err(|e| ModelError::checkpoint(path, format!("cannot read: {e}")))?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| ModelError::checkpoint(path, format!("not a safetensors file: {e:?}")))?;
-    let width = std::mem::size_of::<E>();
+    let width = size_of::<E>();
     let mut seen = 0usize;
     let mut err: Option<String> = None;
     model.visit_mut(&mut ParamPath::default(), &mut |name, _, mut t| {

@@ -95,7 +95,7 @@ impl<E: Float> Scratch<E> {
         };
         match reused.and_then(|b| b.downcast::<Vec<E>>().ok()) {
             Some(mut v) => {
-                SCRATCH_POOL_BYTES.fetch_sub(v.len() * std::mem::size_of::<E>(), Ordering::Relaxed);
+                SCRATCH_POOL_BYTES.fetch_sub(v.len() * size_of::<E>(), Ordering::Relaxed);
                 v.truncate(n);
                 Scratch(*v)
             }
@@ -107,7 +107,7 @@ impl<E: Float> Scratch<E> {
 impl<E: Float> Drop for Scratch<E> {
     fn drop(&mut self) {
         let v = std::mem::take(&mut self.0);
-        let bytes = v.len() * std::mem::size_of::<E>();
+        let bytes = v.len() * size_of::<E>();
         if bytes == 0 || SCRATCH_POOL_BYTES.load(Ordering::Relaxed) + bytes > SCRATCH_POOL_MAX_BYTES
         {
             return;
