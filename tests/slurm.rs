@@ -346,3 +346,32 @@ stages:
     );
     p.pipe(&["verify"]).ok();
 }
+
+#[test]
+fn without_slurm_on_path_the_slurm_executor_is_a_clear_error() {
+    let p = Project::new();
+    p.write(
+        "t.yaml",
+        "stages:\n  a:\n    run: echo a > $PIPE_OUT/a\n    outs: [a]\n",
+    );
+    let empty = p.path().join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let r = pipe_slurm(
+        &p,
+        &empty.display().to_string(),
+        &["run", "t.yaml", "--executor", "slurm"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--executor slurm: cannot run `sbatch`") && r.stderr.contains("PATH"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !p.path().join("cache/runs").exists()
+            || std::fs::read_dir(p.path().join("cache/runs"))
+                .unwrap()
+                .count()
+                == 0
+    );
+}
