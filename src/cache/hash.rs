@@ -69,3 +69,31 @@ pub fn combine(files: &[FileDigest]) -> String {
     }
     h.finalize().to_hex().to_string()
 }
+
+/// The digest of a folder: every file under it digested with `digest` (a plain
+/// [`file`] hash, or the stat cache's), combined by [`combine`].
+pub fn folder(
+    root: &Path,
+    mut digest: impl FnMut(&Path) -> io::Result<String>,
+) -> io::Result<String> {
+    let mut files = Vec::new();
+    for (rel, full) in list_files(root)? {
+        let size = fs::metadata(&full)?.len();
+        files.push(FileDigest {
+            path: rel,
+            digest: digest(&full)?,
+            size,
+        });
+    }
+    Ok(combine(&files))
+}
+
+/// The digest of a file or a folder, as `pipe hash` prints it and external inputs
+/// enter cache keys.
+pub fn path(p: &Path) -> io::Result<String> {
+    if fs::metadata(p)?.is_dir() {
+        folder(p, file)
+    } else {
+        file(p)
+    }
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::hash::{self, FileDigest};
+use super::hash;
 use super::store::atomic_write;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,15 +82,6 @@ impl StatCache {
         if meta.is_file() {
             return self.file_digest(path);
         }
-        let mut files = Vec::new();
-        for (rel, full) in hash::list_files(path)? {
-            let size = fs::metadata(&full)?.len();
-            files.push(FileDigest {
-                path: rel,
-                digest: self.file_digest(&full)?,
-                size,
-            });
-        }
-        Ok(hash::combine(&files))
+        hash::folder(path, |f| self.file_digest(f))
     }
 }

@@ -4,6 +4,7 @@ mod bench;
 mod dag;
 mod diff;
 mod gc;
+mod hash;
 mod plan;
 mod run;
 mod show;
@@ -103,32 +104,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Diff(args) => diff::diff(args),
         Command::Bench(args) => bench::bench(args),
         Command::Exec { job } => Ok(crate::exec::child::execute(&job)),
-        Command::Hash { paths } => {
-            for p in &paths {
-                let digest = if p.is_dir() {
-                    let files = crate::cache::hash::list_files(p)
-                        .and_then(|fs| {
-                            fs.into_iter()
-                                .map(|(rel, full)| {
-                                    let size = std::fs::metadata(&full)?.len();
-                                    Ok(crate::cache::hash::FileDigest {
-                                        path: rel,
-                                        digest: crate::cache::hash::file(&full)?,
-                                        size,
-                                    })
-                                })
-                                .collect::<std::io::Result<Vec<_>>>()
-                        })
-                        .map_err(|e| Failure::Usage(format!("{}: {e}", p.display())))?;
-                    crate::cache::hash::combine(&files)
-                } else {
-                    crate::cache::hash::file(p)
-                        .map_err(|e| Failure::Usage(format!("{}: {e}", p.display())))?
-                };
-                println!("{digest}  {}", p.display());
-            }
-            Ok(exit_codes::OK)
-        }
+        Command::Hash { paths } => hash::hash(&paths),
     }
 }
 

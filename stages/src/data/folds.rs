@@ -28,9 +28,6 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt16Builder};
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 use polars::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -96,6 +93,7 @@ impl Protocol {
     }
 }
 
+/// The role of a trial in a fold (`splits.parquet`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Train,
@@ -104,11 +102,28 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 3] = [Role::Train, Role::Val, Role::Test];
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "train" => Some(Role::Train),
+            "val" => Some(Role::Val),
+            "test" => Some(Role::Test),
+            _ => None,
+        }
+    }
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Train => "train",
             Role::Val => "val",
             Role::Test => "test",
+        }
+    }
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Role::Train => 0,
+            Role::Val => 1,
+            Role::Test => 2,
         }
     }
 }
@@ -367,15 +382,11 @@ pub fn write_splits(
         Arc::new(r.finish()),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(&e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid zstd level"),
-        ))
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new("protocol".to_string(), protocol.name().to_string()),
-            KeyValue::new("k".to_string(), k.to_string()),
-        ]))
-        .build();
+    let props = crate::data::tables::zstd_props(&[
+        ("protocol", protocol.name().to_string()),
+        ("k", k.to_string()),
+    ])
+    .build();
     let file = File::create(path).map_err(|e| StageError::io(path, e))?;
     let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| err(&e))?;
     w.write(&batch).map_err(|e| err(&e))?;

@@ -55,19 +55,26 @@ pub struct LabelRecord {
     pub liking: Option<f32>,
 }
 
-/// zstd level 3, row groups of at most 1024 rows, the file-level key/values.
-pub(crate) fn writer_props(metadata: &[(&str, String)]) -> WriterPropertiesBuilder {
+/// The settings every table is written with: zstd level 3 and the file-level
+/// key/values (row groups: Parquet's default size). The windows and splits tables
+/// use exactly these; changing them changes every output digest downstream.
+pub(crate) fn zstd_props(metadata: &[(&str, String)]) -> WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid zstd level"),
         ))
-        .set_max_row_group_row_count(Some(1024))
         .set_key_value_metadata(Some(
             metadata
                 .iter()
                 .map(|(k, v)| KeyValue::new(k.to_string(), v.clone()))
                 .collect(),
         ))
+}
+
+/// [`zstd_props`] with row groups of at most 1024 rows (the recordings and labels
+/// tables, read a subject at a time).
+pub(crate) fn writer_props(metadata: &[(&str, String)]) -> WriterPropertiesBuilder {
+    zstd_props(metadata).set_max_row_group_row_count(Some(1024))
 }
 
 pub(crate) fn parquet_err(path: &Path, e: impl std::fmt::Display) -> StageError {

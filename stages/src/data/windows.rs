@@ -25,9 +25,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 use polars::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -317,17 +314,7 @@ impl WindowsWriter {
             Field::new("valence_rating", DataType::Float32, false),
             Field::new("data", DataType::FixedSizeList(item.clone(), width), false),
         ]));
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid zstd level"),
-            ))
-            .set_key_value_metadata(Some(
-                metadata
-                    .into_iter()
-                    .map(|(k, v)| KeyValue::new(k.to_string(), v))
-                    .collect(),
-            ))
-            .build();
+        let props = crate::data::tables::zstd_props(&metadata).build();
         let file = File::create(path).map_err(|e| StageError::io(path, e))?;
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .map_err(|e| StageError::bad_file(path, format!("writing Parquet: {e}")))?;

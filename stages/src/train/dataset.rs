@@ -43,40 +43,7 @@ impl Target {
     }
 }
 
-/// The role of a trial in a fold (`splits.parquet`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Train,
-    Val,
-    Test,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Train, Role::Val, Role::Test];
-
-    fn parse(s: &str) -> Option<Role> {
-        match s {
-            "train" => Some(Role::Train),
-            "val" => Some(Role::Val),
-            "test" => Some(Role::Test),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Train => "train",
-            Role::Val => "val",
-            Role::Test => "test",
-        }
-    }
-    fn index(self) -> usize {
-        match self {
-            Role::Train => 0,
-            Role::Val => 1,
-            Role::Test => 2,
-        }
-    }
-}
+pub use crate::data::folds::Role;
 
 /// A group of channels a network branch reads, found by the `kinds` metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,17 +1,11 @@
 //! Small `windows.parquet` / `splits.parquet` tables in the contract's format
 //! (the table contracts of `crate::data::tables`), for the training stages' tests and benchmarks.
-//! The real tables come from the `windows` and `folds` stages; this writer exists so
-//! the training code can be exercised without the whole data pipeline.
+//! Both are written by the `windows` and `folds` stages' own writers; this module
+//! only makes up their rows, so the training code can be exercised without the whole
+//! data pipeline.
 
-use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt16Array};
-use arrow::datatypes::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -154,16 +148,6 @@ pub struct SplitRow {
     pub role: String,
 }
 
-fn err(path: &Path, e: impl std::fmt::Display) -> StageError {
-    StageError::bad_file(path, format!("writing Parquet: {e}"))
-}
-
-fn props(meta: Vec<KeyValue>) -> WriterProperties {
-    WriterProperties::builder()
-        .set_key_value_metadata(Some(meta))
-        .build()
-}
-
 /// Write `fix` as `windows.parquet` through the `windows` stage's own writer (schema
 /// and metadata of the table contract).
 pub fn write_windows(path: &Path, fix: &WindowsFixture) -> Result<(), StageError> {
@@ -202,38 +186,29 @@ pub fn write_windows(path: &Path, fix: &WindowsFixture) -> Result<(), StageError
     w.finish()
 }
 
-/// Write `splits.parquet`.
+/// Write `splits.parquet` through the `folds` stage's writer (protocol
+/// `trial-kfold`, k = the number of folds in `rows`).
 pub fn write_splits(path: &Path, rows: &[SplitRow]) -> Result<(), StageError> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("fold", DataType::UInt16, false),
-        Field::new("subject", DataType::UInt16, false),
-        Field::new("trial", DataType::UInt16, false),
-        Field::new("role", DataType::Utf8, false),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt16Array::from(
-            rows.iter().map(|r| r.fold).collect::<Vec<_>>(),
-        )),
-        Arc::new(UInt16Array::from(
-            rows.iter().map(|r| r.subject).collect::<Vec<_>>(),
-        )),
-        Arc::new(UInt16Array::from(
-            rows.iter().map(|r| r.trial).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(
-            rows.iter().map(|r| r.role.as_str()).collect::<Vec<_>>(),
-        )),
-    ];
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(path, e))?;
-    let file = File::create(path).map_err(|e| StageError::io(path, e))?;
-    let meta = vec![KeyValue::new(
-        "protocol".to_string(),
-        "trial-kfold".to_string(),
-    )];
-    let mut w = ArrowWriter::try_new(file, schema, Some(props(meta))).map_err(|e| err(path, e))?;
-    w.write(&batch).map_err(|e| err(path, e))?;
-    w.close().map_err(|e| err(path, e))?;
-    Ok(())
+    use crate::data::folds::{self, Protocol, Role, Split};
+    let splits = rows
+        .iter()
+        .map(|r| {
+            let role = Role::parse(&r.role)
+                .ok_or_else(|| StageError::Data(format!("fixture: no role `{}`", r.role)))?;
+            Ok(Split {
+                fold: r.fold,
+                subject: r.subject,
+                trial: r.trial,
+                role,
+            })
+        })
+        .collect::<Result<Vec<_>, StageError>>()?;
+    let k = rows
+        .iter()
+        .map(|r| usize::from(r.fold) + 1)
+        .max()
+        .unwrap_or(0);
+    folds::write_splits(path, &splits, Protocol::TrialKfold, k)
 }
 
 /// A trial-wise split for every subject: with `k` folds, fold `f` tests trials
