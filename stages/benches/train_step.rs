@@ -21,7 +21,7 @@ use dfdx::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use stages::model::{
-    Adam, Mode, NetDevice, ParamsExt, Student, StudentConfig, Teacher, TeacherConfig, T3,
+    Adam, Mode, NetDevice, ParamTreeExt, Student, StudentConfig, Teacher, TeacherConfig, T3,
 };
 
 // The allocator of the `pipe` binary, where stages run (see src/main.rs).

@@ -17,9 +17,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-use stages::model::{Mode, ParamsExt};
+use stages::model::{Mode, ParamTreeExt};
 use stages::model::{Student, StudentConfig, Teacher, TeacherConfig};
-use stages::train::distill::{
+use stages::train::distill_loop::{
     student_forward, teacher_forward, DistillOptions, Distiller, Feedback, FeedbackConfig, KdBatch,
 };
 use stages::train::losses::KdWeights;

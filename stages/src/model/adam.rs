@@ -1,7 +1,7 @@
-//! Adam over a [`Params`] collection, using dfdx's Adam kernel.
+//! Adam over a [`ParamTree`] collection, using dfdx's Adam kernel.
 //!
 //! dfdx's `optim::Adam` needs a `TensorCollection`, which runtime-sized networks
-//! cannot implement (see [`super::params_visit`]); this keeps one pair of moment
+//! cannot implement (see [`super::param_tree`]); this keeps one pair of moment
 //! buffers per trainable tensor, in visit order, and calls the same kernel.
 
 use dfdx::optim::AdamConfig;
@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 
 use super::device::{Float, NetDevice};
 use super::error::ModelError;
-use super::params_visit::{ParamPath, ParamVec, Params, ParamsExt, TensorMut};
+use super::param_tree::{ParamPath, ParamTree, ParamTreeExt, ParamVec, TensorMut};
 
 /// Adam state for one model (or a pair of models trained together).
 pub struct Adam<E, D: Storage<E>> {
@@ -22,7 +22,11 @@ pub struct Adam<E, D: Storage<E>> {
 
 impl<E: Float, D: NetDevice<E>> Adam<E, D> {
     /// Zero moments for every trainable tensor of `model`.
-    pub fn new<M: Params<E, D>>(dev: &D, model: &M, cfg: AdamConfig) -> Result<Self, ModelError> {
+    pub fn new<M: ParamTree<E, D>>(
+        dev: &D,
+        model: &M,
+        cfg: AdamConfig,
+    ) -> Result<Self, ModelError> {
         let sizes: Vec<usize> = model
             .tensors()
             .iter()
@@ -49,7 +53,7 @@ impl<E: Float, D: NetDevice<E>> Adam<E, D> {
 
     /// One step with the model's gradients from `grads` (a parameter the loss did not
     /// reach gets a zero gradient).
-    pub fn step<M: Params<E, D>>(
+    pub fn step<M: ParamTree<E, D>>(
         &mut self,
         model: &mut M,
         grads: &mut Gradients<E, D>,
@@ -102,7 +106,7 @@ impl<E: Float, D: NetDevice<E>> Adam<E, D> {
 
     /// One step with an explicit gradient vector in the model's layout (e.g. a
     /// cross-entropy gradient plus a meta-gradient).
-    pub fn step_vec<M: Params<E, D>>(
+    pub fn step_vec<M: ParamTree<E, D>>(
         &mut self,
         model: &mut M,
         g: &ParamVec<E, D>,

@@ -10,7 +10,7 @@ use dfdx::prelude::*;
 use super::device::{BatchStats, Float, NetDevice, T1, T3};
 use super::error::ModelError;
 use super::init::Init;
-use super::params_visit::Buffer;
+use super::param_tree::Buffer;
 use super::Mode;
 
 /// `BatchNorm` over the channel axis 1 of `(A, C, L)` inputs; statistics over A and L.

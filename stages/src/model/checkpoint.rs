@@ -1,4 +1,4 @@
-//! Safetensors checkpoints of any [`Params`] collection.
+//! Safetensors checkpoints of any [`ParamTree`] collection.
 //!
 //! Tensor names are the dotted parameter paths; the header metadata holds the
 //! network kind, its configuration as JSON and the element type, so a network can be
@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::device::{Float, NetDevice};
 use super::error::ModelError;
-use super::params_visit::{ParamPath, Params, ParamsExt};
+use super::param_tree::{ParamPath, ParamTree, ParamTreeExt};
 
 /// Metadata keys.
 pub const KEY_NETWORK: &str = "network";
@@ -23,7 +23,7 @@ pub const KEY_DTYPE: &str = "dtype";
 
 /// Saves every tensor of `model` (trainable and buffers) with `network` and `config`
 /// in the metadata.
-pub fn save<E: Float, D: NetDevice<E>, M: Params<E, D>>(
+pub fn save<E: Float, D: NetDevice<E>, M: ParamTree<E, D>>(
     model: &M,
     path: &Path,
     network: &str,
@@ -137,7 +137,7 @@ pub fn read_config<C: DeserializeOwned>(path: &Path, network: &str) -> Result<C,
 
 /// Overwrites every tensor of `model` with the file's tensor of the same name. Names,
 /// shapes and element type must match exactly, with no tensor missing or extra.
-pub fn load_into<E: Float, D: NetDevice<E>, M: Params<E, D>>(
+pub fn load_into<E: Float, D: NetDevice<E>, M: ParamTree<E, D>>(
     model: &mut M,
     path: &Path,
 ) -> Result<(), ModelError> {

@@ -22,7 +22,7 @@
 //!   and batch statistics (and updates running statistics, hence `&mut self`);
 //!   [`Mode::Eval`] uses running statistics and stays differentiable.
 //!   `forward_eval(&self, ..)` and `predict(&self, ..)` (logits, no tape) do not mutate.
-//! - Parameters ([`ParamsExt`], for any model or pair `(student, regressor)`):
+//! - Parameters ([`ParamTreeExt`], for any model or pair `(student, regressor)`):
 //!   `num_trainable_params`, `alloc_grads`, `tensors` (names, trainable flags),
 //!   `param_vec`, `grad_vec(&mut grads)` (this model's gradients as a [`ParamVec`]),
 //!   `grads_from_vec(&v)` (a `Gradients` holding `v`), `add_scaled(&v, α)`
@@ -35,7 +35,7 @@
 //!   `step_vec(&mut model, &ParamVec)`.
 //! - Checkpoints: `model.save(path)` / `Teacher::load(&dev, path)` (safetensors with
 //!   the config in the metadata); [`checkpoint::save`] / [`checkpoint::load_into`]
-//!   for any [`Params`].
+//!   for any [`ParamTree`].
 //! - DeepConvNet: `net.forward(x, mode)` → logits `(B, classes)`; `predict`, `save`,
 //!   `load` as above.
 //! - Dropout randomness: each call's mask seed comes from
@@ -69,7 +69,7 @@ pub mod fusion;
 pub mod init;
 pub mod layer_norm;
 pub mod masks;
-pub mod params_visit;
+pub mod param_tree;
 pub mod regressor;
 pub mod score;
 pub mod student;
@@ -88,7 +88,7 @@ pub use config::{
 pub use deepconvnet::DeepConvNet;
 pub use device::{Float, NetDevice, T1, T2, T3};
 pub use error::ModelError;
-pub use params_visit::{Buffer, ParamPath, ParamVec, Params, ParamsExt};
+pub use param_tree::{Buffer, ParamPath, ParamTree, ParamTreeExt, ParamVec};
 pub use regressor::Regressor;
 pub use student::Student;
 pub use teacher::Teacher;

@@ -18,13 +18,13 @@ use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
 use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Params, Stage, StageError};
-use crate::train::common::{
-    cell_params, finish, load_data, predictions, write_test_predictions, LEARNING_CURVE,
-};
 use crate::train::dataset::{FoldData, Modality, Role};
 use crate::train::evaluate::METRICS_JSON;
 use crate::train::fit::{accuracy, EpochRecord, FitReport};
 use crate::train::predictions::PREDICTIONS;
+use crate::train::training_stage::{
+    cell_params, finish, load_data, predictions, write_test_predictions, LEARNING_CURVE,
+};
 
 /// The frequency bands (Hz).
 pub const BANDS: [(&str, f64, f64); 4] = [

@@ -7,22 +7,22 @@ use dfdx::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
-use crate::model::{NetDevice, ParamsExt, Regressor, RegressorConfig, Student, Teacher};
+use crate::model::{NetDevice, ParamTreeExt, Regressor, RegressorConfig, Student, Teacher};
 use crate::stage::{Backend, Context, Outcome, ParamKind, ParamSpec, Params, Stage, StageError};
-use crate::train::common::{
-    adam, cell, cell_params, finish, load_data, network_params, predictions, student_config,
-    write_test_predictions, LEARNING_CURVE,
-};
 use crate::train::dataset::{FoldData, Modality, Role};
-use crate::train::distill::{
+use crate::train::distill_loop::{
     evaluate_teacher, DistillOptions, Distiller, Feedback, FeedbackConfig, QuizSource, StudentSide,
 };
 use crate::train::evaluate::METRICS_JSON;
 use crate::train::fit::{fit, with_threads, FitConfig, Trainee};
 use crate::train::losses::KdWeights;
+use crate::train::network_params::{network_params, student_config};
 use crate::train::predictions::{PREDICTIONS, TEACHER_PREDICTIONS};
 use crate::train::seeds::{derive_seed, Stream};
 use crate::train::supervised_stages::{checkpoint_file, DEFAULT_EPOCHS};
+use crate::train::training_stage::{
+    adam, cell, cell_params, finish, load_data, predictions, write_test_predictions, LEARNING_CURVE,
+};
 
 /// The teacher checkpoint the stage reads (written by `train-teacher`).
 pub const TEACHER_CHECKPOINT: &str = "teacher.safetensors";
@@ -341,7 +341,7 @@ fn run(ctx: &Context, stage: &str) -> Result<Outcome, StageError> {
         #[cfg(feature = "cuda")]
         Backend::Cuda => run_on::<dfdx::tensor::Cuda>(ctx, stage),
         #[cfg(not(feature = "cuda"))]
-        Backend::Cuda => Err(crate::train::common::cuda_not_built(stage)),
+        Backend::Cuda => Err(crate::train::training_stage::cuda_not_built(stage)),
     }
 }
 

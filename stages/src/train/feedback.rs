@@ -28,8 +28,8 @@
 
 use dfdx::prelude::*;
 
-use crate::model::{Mode, ModelError, ParamVec, ParamsExt, T3};
-use crate::train::distill::{
+use crate::model::{Mode, ModelError, ParamTreeExt, ParamVec, T3};
+use crate::train::distill_loop::{
     paired, student_forward, teacher_ce, teacher_forward, Distiller, Feedback, KdBatch, Outputs,
 };
 use crate::train::losses::{cross_entropy, kl_logits, teaching_loss, KdWeights};
@@ -217,7 +217,7 @@ impl<E: crate::model::Float, D: crate::model::NetDevice<E>> Distiller<E, D> {
 /// Quiz loss of `student` on `q` (train mode, `q`'s dropout masks) and its gradient
 /// with respect to the student side.
 fn quiz_gradient<E: crate::model::Float, D: crate::model::NetDevice<E>>(
-    mut student: crate::train::distill::StudentSide<E, D>,
+    mut student: crate::train::distill_loop::StudentSide<E, D>,
     q: &KdBatch<E>,
     student_dev: &D,
 ) -> Result<(f64, ParamVec<E, D>), ModelError> {

@@ -12,13 +12,13 @@ use std::path::Path;
 use dfdx::prelude::*;
 
 use crate::model::{
-    DeepConvNet, Float, Mode, ModelError, NetDevice, ParamsExt, Student, Teacher, T2, T3,
+    DeepConvNet, Float, Mode, ModelError, NetDevice, ParamTreeExt, Student, Teacher, T2, T3,
 };
 use crate::stage::StageError;
 use crate::train::dataset::{FoldData, Modality, Role};
 
 /// A network trained with cross-entropy by the shared loop.
-pub trait Network<E: Float, D: NetDevice<E>>: ParamsExt<E, D> + Clone + Sized {
+pub trait Network<E: Float, D: NetDevice<E>>: ParamTreeExt<E, D> + Clone + Sized {
     /// Name used for the checkpoint file (`<kind>.safetensors`).
     const KIND: &'static str;
     /// The modalities it reads, in order; the first input carries the tape.

@@ -8,19 +8,19 @@ use dfdx::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
-use crate::model::{DeepConvNet, DeepConvNetConfig, NetDevice, ParamsExt, Student, Teacher};
+use crate::model::{DeepConvNet, DeepConvNetConfig, NetDevice, ParamTreeExt, Student, Teacher};
 use crate::stage::{Backend, Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
-use crate::train::common::{
-    adam, cell_params, finish, load_data, network_params, predictions, student_config,
-    teacher_config, write_test_predictions, LEARNING_CURVE,
-};
 use crate::train::dataset::{FoldData, Role};
 use crate::train::evaluate::METRICS_JSON;
 use crate::train::fit::{fit, with_threads, FitConfig, Trainee};
 use crate::train::network::Network;
+use crate::train::network_params::{network_params, student_config, teacher_config};
 use crate::train::predictions::PREDICTIONS;
 use crate::train::seeds::{derive_seed, Stream};
 use crate::train::supervised::Supervised;
+use crate::train::training_stage::{
+    adam, cell_params, finish, load_data, predictions, write_test_predictions, LEARNING_CURVE,
+};
 
 /// Default maximum number of epochs of the supervised stages.
 pub const DEFAULT_EPOCHS: usize = 50;
@@ -53,7 +53,7 @@ pub fn run_supervised<K: Trained>(
         #[cfg(feature = "cuda")]
         Backend::Cuda => train_on::<K, dfdx::tensor::Cuda>(ctx, stage, kind),
         #[cfg(not(feature = "cuda"))]
-        Backend::Cuda => Err(crate::train::common::cuda_not_built(stage)),
+        Backend::Cuda => Err(crate::train::training_stage::cuda_not_built(stage)),
     })?
 }
 

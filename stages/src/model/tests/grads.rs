@@ -8,7 +8,9 @@ use crate::model::composed;
 use crate::model::deepconvnet::{elu, max_pool_time, unfold_time};
 use crate::model::device::{BnOutput, FrontOutput, FrontParams, NetDevice, T1, T2, T3};
 use crate::model::score::softsign;
-use crate::model::{DeepConvNet, Mode, NetOutput, ParamVec, Params, ParamsExt, Student, Teacher};
+use crate::model::{
+    DeepConvNet, Mode, NetOutput, ParamTree, ParamTreeExt, ParamVec, Student, Teacher,
+};
 
 type Tp = OwnedTape<f64, Cpu>;
 type Getter = Box<dyn Fn(&Gradients<f64, Cpu>) -> Vec<f64>>;
@@ -631,7 +633,7 @@ fn custom_compositions_gradients() {
 
 /// Central differences of `loss(model)` along a few coordinates of every trainable
 /// tensor, against the tape's gradient.
-fn check_model<M: Params<f64, Cpu> + Clone>(
+fn check_model<M: ParamTree<f64, Cpu> + Clone>(
     name: &str,
     model: &M,
     loss: impl Fn(&mut M, Option<Gradients<f64, Cpu>>) -> Tensor<(), f64, Cpu, Tp>,
@@ -722,7 +724,7 @@ fn deepconvnet_gradients() {
     }
 }
 
-fn trainable_names<M: Params<f32, Cpu>>(m: &M) -> Vec<String> {
+fn trainable_names<M: ParamTree<f32, Cpu>>(m: &M) -> Vec<String> {
     m.tensors()
         .into_iter()
         .filter(|t| t.trainable)

@@ -4,7 +4,7 @@ use dfdx::prelude::*;
 
 use super::*;
 use crate::model::checkpoint;
-use crate::model::{DeepConvNet, Mode, ModelError, ParamsExt, Student, Teacher};
+use crate::model::{DeepConvNet, Mode, ModelError, ParamTreeExt, Student, Teacher};
 
 /// A student whose running statistics are no longer the initial ones.
 fn trained_student(dev: &Cpu) -> Student<f32, Cpu> {

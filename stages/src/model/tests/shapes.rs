@@ -9,7 +9,7 @@ use crate::model::fusion::{align_teacher_feature, CrossModalFusion, DepthFusion}
 use crate::model::init::Init;
 use crate::model::score::ScoreBlock;
 use crate::model::ScoreBn;
-use crate::model::{DeepConvNet, Mode, ModelError, ParamsExt, Regressor, Student, Teacher};
+use crate::model::{DeepConvNet, Mode, ModelError, ParamTreeExt, Regressor, Student, Teacher};
 
 #[test]
 fn branch_keeps_every_depth() {

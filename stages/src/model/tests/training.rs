@@ -4,7 +4,7 @@ use dfdx::optim::AdamConfig;
 use dfdx::prelude::*;
 
 use super::*;
-use crate::model::{Adam, DeepConvNet, Mode, ParamVec, ParamsExt, Student, Teacher};
+use crate::model::{Adam, DeepConvNet, Mode, ParamTreeExt, ParamVec, Student, Teacher};
 
 const LABELS: [usize; 8] = [0, 1, 1, 0, 1, 0, 0, 1];
 

@@ -11,7 +11,7 @@ use super::support::*;
 use crate::model::cpu::with_composed_blocks;
 use crate::model::{Float, NetDevice, Student, Teacher, TeacherConfig};
 use crate::train::dataset::{FoldData, Role};
-use crate::train::distill::{DistillOptions, Distiller, Feedback, FeedbackConfig};
+use crate::train::distill_loop::{DistillOptions, Distiller, Feedback, FeedbackConfig};
 use crate::train::fit::{fit, FitConfig, FitReport, Monitor, Trainee};
 use crate::train::losses::KdWeights;
 use crate::train::supervised::Supervised;

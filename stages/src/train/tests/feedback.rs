@@ -5,9 +5,9 @@ use dfdx::optim::AdamConfig;
 use dfdx::prelude::*;
 
 use super::support::*;
-use crate::model::{Mode, ParamVec, ParamsExt, Student, Teacher};
+use crate::model::{Mode, ParamTreeExt, ParamVec, Student, Teacher};
 use crate::train::dataset::{FoldData, Role};
-use crate::train::distill::{
+use crate::train::distill_loop::{
     paired, student_forward, DistillOptions, Distiller, Feedback, FeedbackConfig, KdBatch,
     QuizSource, StudentSide,
 };

@@ -8,7 +8,7 @@ use super::support::*;
 use crate::model::{Student, Teacher};
 use crate::stage::{Context, Outcome, Stage};
 use crate::train::dataset::{FoldData, Modality, Role, Target};
-use crate::train::distill::evaluate_teacher;
+use crate::train::distill_loop::evaluate_teacher;
 use crate::train::distill_stage::{Distill, UPDATED_TEACHER};
 use crate::train::evaluate::Evaluate;
 use crate::train::predictions::{read_predictions, PREDICTIONS, TEACHER_PREDICTIONS};
@@ -114,7 +114,7 @@ fn teacher_checkpoint_goes_through_distill_and_evaluate() {
     assert!(dm.metrics["teacher"]["accuracy"].is_number());
     Student::<f32, Cpu>::load(&dev, &dctx.out_dir.join("student.safetensors")).unwrap();
     let updated = Teacher::<f32, Cpu>::load(&dev, &dctx.out_dir.join(UPDATED_TEACHER)).unwrap();
-    use crate::model::ParamsExt;
+    use crate::model::ParamTreeExt;
     assert_ne!(updated.param_vec().to_vec(), t.param_vec().to_vec());
 
     // A teacher of another fold is refused.
@@ -469,7 +469,7 @@ fn the_no_kd_control_inside_distill_is_train_student() {
         std::fs::read_to_string(dctx.out_dir.join(PREDICTIONS)).unwrap()
     );
     let weights = |dir: &std::path::Path| {
-        use crate::model::ParamsExt;
+        use crate::model::ParamTreeExt;
         Student::<f32, Cpu>::load(&Cpu::default(), &dir.join("student.safetensors"))
             .unwrap()
             .param_vec()

@@ -2,10 +2,10 @@
 //!
 //! dfdx 0.13's `TensorCollection` cannot describe tensors whose shape is only known
 //! at run time (its `TensorOptions` needs a `ConstShape`), and every size here is a
-//! configuration value. So the networks implement this small [`Params`] trait
+//! configuration value. So the networks implement this small [`ParamTree`] trait
 //! instead: a visit, in a fixed order, of every tensor with a dotted name and a
 //! trainable flag (batch-norm running statistics are not trainable). Everything else
-//! — [`ParamsExt`], [`ParamVec`], [`super::Adam`], [`super::checkpoint`] — is built on it.
+//! — [`ParamTreeExt`], [`ParamVec`], [`super::Adam`], [`super::checkpoint`] — is built on it.
 
 use dfdx::prelude::*;
 
@@ -103,7 +103,7 @@ pub type VisitMutFn<'f, 'a, E, D> = dyn FnMut(&str, bool, TensorMut<'a, E, D>) +
 /// for rank-1/2 tensors (trainable leaves), [`Buffer`] (non-trainable leaves),
 /// `Vec<M>`, `Option<M>` and pairs `(A, B)` (e.g. a student and its regressor, trained
 /// by one optimizer).
-pub trait Params<E: Float, D: NetDevice<E>> {
+pub trait ParamTree<E: Float, D: NetDevice<E>> {
     fn visit<'a>(&'a self, path: &mut ParamPath, f: &mut VisitFn<'_, 'a, E, D>);
     fn visit_mut<'a>(&'a mut self, path: &mut ParamPath, f: &mut VisitMutFn<'_, 'a, E, D>);
 }
@@ -113,7 +113,7 @@ pub trait Params<E: Float, D: NetDevice<E>> {
 #[derive(Clone, Debug)]
 pub struct Buffer<E, D: Storage<E>>(pub T1<E, D>);
 
-impl<E: Float, D: NetDevice<E>> Params<E, D> for T1<E, D> {
+impl<E: Float, D: NetDevice<E>> ParamTree<E, D> for T1<E, D> {
     fn visit<'a>(&'a self, path: &mut ParamPath, f: &mut VisitFn<'_, 'a, E, D>) {
         f(&path.name(), true, TensorRef::Vector(self));
     }
@@ -122,7 +122,7 @@ impl<E: Float, D: NetDevice<E>> Params<E, D> for T1<E, D> {
     }
 }
 
-impl<E: Float, D: NetDevice<E>> Params<E, D> for T2<E, D> {
+impl<E: Float, D: NetDevice<E>> ParamTree<E, D> for T2<E, D> {
     fn visit<'a>(&'a self, path: &mut ParamPath, f: &mut VisitFn<'_, 'a, E, D>) {
         f(&path.name(), true, TensorRef::Matrix(self));
     }
@@ -131,7 +131,7 @@ impl<E: Float, D: NetDevice<E>> Params<E, D> for T2<E, D> {
     }
 }
 
-impl<E: Float, D: NetDevice<E>> Params<E, D> for Buffer<E, D> {
+impl<E: Float, D: NetDevice<E>> ParamTree<E, D> for Buffer<E, D> {
     fn visit<'a>(&'a self, path: &mut ParamPath, f: &mut VisitFn<'_, 'a, E, D>) {
         f(&path.name(), false, TensorRef::Vector(&self.0));
     }
@@ -140,7 +140,7 @@ impl<E: Float, D: NetDevice<E>> Params<E, D> for Buffer<E, D> {
     }
 }
 
-impl<E: Float, D: NetDevice<E>, M: Params<E, D>> Params<E, D> for Vec<M> {
+impl<E: Float, D: NetDevice<E>, M: ParamTree<E, D>> ParamTree<E, D> for Vec<M> {
     fn visit<'a>(&'a self, path: &mut ParamPath, f: &mut VisitFn<'_, 'a, E, D>) {
         for (i, m) in self.iter().enumerate() {
             path.enter(i.to_string());
@@ -157,7 +157,7 @@ impl<E: Float, D: NetDevice<E>, M: Params<E, D>> Params<E, D> for Vec<M> {
     }
 }
 
-impl<E: Float, D: NetDevice<E>, M: Params<E, D>> Params<E, D> for Option<M> {
+impl<E: Float, D: NetDevice<E>, M: ParamTree<E, D>> ParamTree<E, D> for Option<M> {
     fn visit<'a>(&'a self, path: &mut ParamPath, f: &mut VisitFn<'_, 'a, E, D>) {
         if let Some(m) = self {
             m.visit(path, f);
@@ -170,7 +170,7 @@ impl<E: Float, D: NetDevice<E>, M: Params<E, D>> Params<E, D> for Option<M> {
     }
 }
 
-impl<E: Float, D: NetDevice<E>, A: Params<E, D>, B: Params<E, D>> Params<E, D> for (A, B) {
+impl<E: Float, D: NetDevice<E>, A: ParamTree<E, D>, B: ParamTree<E, D>> ParamTree<E, D> for (A, B) {
     fn visit<'a>(&'a self, path: &mut ParamPath, f: &mut VisitFn<'_, 'a, E, D>) {
         path.enter("0");
         self.0.visit(path, f);
@@ -189,33 +189,33 @@ impl<E: Float, D: NetDevice<E>, A: Params<E, D>, B: Params<E, D>> Params<E, D> f
     }
 }
 
-/// Implements [`Params`] for a struct `Name<E, D>` by visiting the listed fields in
+/// Implements [`ParamTree`] for a struct `Name<E, D>` by visiting the listed fields in
 /// order, each under its field name.
 #[macro_export]
 macro_rules! impl_params {
     ($ty:ident { $($field:ident),* $(,)? }) => {
         impl<E: $crate::model::Float, D: $crate::model::NetDevice<E>>
-            $crate::model::Params<E, D> for $ty<E, D>
+            $crate::model::ParamTree<E, D> for $ty<E, D>
         {
             fn visit<'a>(
                 &'a self,
                 path: &mut $crate::model::ParamPath,
-                f: &mut $crate::model::params_visit::VisitFn<'_, 'a, E, D>,
+                f: &mut $crate::model::param_tree::VisitFn<'_, 'a, E, D>,
             ) {
                 $(
                     path.enter(stringify!($field));
-                    $crate::model::Params::visit(&self.$field, path, f);
+                    $crate::model::ParamTree::visit(&self.$field, path, f);
                     path.leave();
                 )*
             }
             fn visit_mut<'a>(
                 &'a mut self,
                 path: &mut $crate::model::ParamPath,
-                f: &mut $crate::model::params_visit::VisitMutFn<'_, 'a, E, D>,
+                f: &mut $crate::model::param_tree::VisitMutFn<'_, 'a, E, D>,
             ) {
                 $(
                     path.enter(stringify!($field));
-                    $crate::model::Params::visit_mut(&mut self.$field, path, f);
+                    $crate::model::ParamTree::visit_mut(&mut self.$field, path, f);
                     path.leave();
                 )*
             }
@@ -223,15 +223,15 @@ macro_rules! impl_params {
     };
 }
 
-/// A named tensor collected by [`ParamsExt::tensors`].
+/// A named tensor collected by [`ParamTreeExt::tensors`].
 pub struct Named<'a, E, D: Storage<E>> {
     pub name: String,
     pub trainable: bool,
     pub tensor: TensorRef<'a, E, D>,
 }
 
-/// Operations on any [`Params`].
-pub trait ParamsExt<E: Float, D: NetDevice<E>>: Params<E, D> {
+/// Operations on any [`ParamTree`].
+pub trait ParamTreeExt<E: Float, D: NetDevice<E>>: ParamTree<E, D> {
     /// Every tensor, in visit order.
     fn tensors(&self) -> Vec<Named<'_, E, D>> {
         let mut out = Vec::new();
@@ -457,7 +457,7 @@ pub trait ParamsExt<E: Float, D: NetDevice<E>>: Params<E, D> {
     }
 }
 
-impl<E: Float, D: NetDevice<E>, M: Params<E, D> + ?Sized> ParamsExt<E, D> for M {}
+impl<E: Float, D: NetDevice<E>, M: ParamTree<E, D> + ?Sized> ParamTreeExt<E, D> for M {}
 
 /// A flat vector over a model's trainable parameters (one rank-1 tensor per
 /// parameter, in visit order): gradients, Hessian-vector products, parameter

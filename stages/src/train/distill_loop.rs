@@ -15,7 +15,7 @@ use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 
 use crate::model::{
-    Adam, Float, Mode, ModelError, NetDevice, ParamsExt, Regressor, Student, Teacher, T2, T3,
+    Adam, Float, Mode, ModelError, NetDevice, ParamTreeExt, Regressor, Student, Teacher, T2, T3,
 };
 use crate::stage::StageError;
 use crate::train::dataset::{FoldData, Modality, Role};
