@@ -58,6 +58,18 @@ fn with_shim(p: &Project) -> String {
     )
 }
 
+/// A project holding the pipeline `file` and the PATH with the `sbatch` shim;
+/// `None` (after saying why) where Slurm is not installed.
+fn slurm_project(file: &str, yaml: &str) -> Option<(Project, String)> {
+    if !slurm_here() {
+        return None;
+    }
+    let p = Project::new();
+    p.write(file, yaml);
+    let path = with_shim(&p);
+    Some((p, path))
+}
+
 /// `pipe ARGS` started with `sbatch` behind the shim on `path`.
 fn spawn_slurm(p: &Project, path: &str, args: &[&str]) -> std::process::Child {
     p.command(args)
@@ -115,10 +127,6 @@ fn our_jobs(p: &Project, prefix: &str) -> Vec<String> {
 
 #[test]
 fn slurm_gives_the_same_keys_and_bytes_as_local_and_a_cached_instance_submits_nothing() {
-    if !slurm_here() {
-        return;
-    }
-    let p = Project::new();
     let file = format!(
         r#"
 name: same
@@ -141,8 +149,9 @@ stages:
   joined: {{ uses: test-concat, needs: [size], with: {{ text: j }}, {SMALL} }}
 "#
     );
-    p.write("same.yaml", &file);
-    let path = with_shim(&p);
+    let Some((p, path)) = slurm_project("same.yaml", &file) else {
+        return;
+    };
     p.pipe(&["run", "same.yaml", "--cache-dir", "local-cache"])
         .ok();
     let r = pipe_slurm(
@@ -226,11 +235,7 @@ stages:
 
 #[test]
 fn scancel_and_a_time_limit_are_reported_with_job_and_state_and_the_rerun_completes() {
-    if !slurm_here() {
-        return;
-    }
-    let p = Project::new();
-    p.write(
+    let Some((p, path)) = slurm_project(
         "f.yaml",
         &format!(
             r#"
@@ -246,9 +251,10 @@ stages:
     {SMALL}
 "#
         ),
-    );
+    ) else {
+        return;
+    };
     p.write("slow", "");
-    let path = with_shim(&p);
     let child = spawn_slurm(&p, &path, &["run", "f.yaml", "--executor", "slurm"]);
     wait_for("the victim job to start", Duration::from_secs(60), || {
         p.path().join("victim.started").exists()
@@ -282,11 +288,7 @@ stages:
 
 #[test]
 fn sigint_cancels_the_runs_jobs_and_leaves_the_cache_clean() {
-    if !slurm_here() {
-        return;
-    }
-    let p = Project::new();
-    p.write(
+    let Some((p, path)) = slurm_project(
         "i.yaml",
         &format!(
             r#"
@@ -299,8 +301,9 @@ stages:
     {SMALL}
 "#
         ),
-    );
-    let path = with_shim(&p);
+    ) else {
+        return;
+    };
     let child = spawn_slurm(
         &p,
         &path,

@@ -98,6 +98,27 @@ fn text(cx: &mut Ctx, path: &[Seg], v: &Y, what: &str) -> Option<String> {
     }
 }
 
+/// A positive whole number, or a string in a Slurm notation `valid` accepts.
+fn notation(
+    cx: &mut Ctx,
+    path: &[Seg],
+    v: &Y,
+    what: &str,
+    kind: &str,
+    valid: fn(&str) -> bool,
+    help: &str,
+) -> Option<String> {
+    match v {
+        Y::Number(n) if n.as_u64().is_some_and(|n| n > 0) => Some(n.to_string()),
+        Y::String(s) if valid(s.trim()) => Some(s.trim().to_string()),
+        other => {
+            cx.err_value(path, format!("`{what}` is not {kind}: {}", shown(other)))
+                .set_help(help);
+            None
+        }
+    }
+}
+
 /// `resources:` of a stage.
 pub(crate) fn resources(cx: &mut Ctx, path: &[Seg], v: &Y) -> ResourceOverrides {
     let mut r = ResourceOverrides::default();
@@ -121,36 +142,26 @@ pub(crate) fn resources(cx: &mut Ctx, path: &[Seg], v: &Y) -> ResourceOverrides 
             "cpus" => r.cpus = count(cx, &p, item, "cpus", 1),
             "gpus" => r.gpus = count(cx, &p, item, "gpus", 0),
             "mem" => {
-                r.mem = match item {
-                    Y::Number(n) if n.as_u64().is_some_and(|n| n > 0) => Some(n.to_string()),
-                    Y::String(s) if valid_mem(s.trim()) => Some(s.trim().to_string()),
-                    other => {
-                        cx.err_value(
-                            &p,
-                            format!("`mem` is not a Slurm memory size: {}", shown(other)),
-                        )
-                        .set_help(
-                            "a number of megabytes, or digits with K, M, G or T: `512M`, `8G`",
-                        );
-                        None
-                    }
-                }
+                r.mem = notation(
+                    cx,
+                    &p,
+                    item,
+                    "mem",
+                    "a Slurm memory size",
+                    valid_mem,
+                    "a number of megabytes, or digits with K, M, G or T: `512M`, `8G`",
+                )
             }
             "time" => {
-                r.time = match item {
-                    Y::Number(n) if n.as_u64().is_some_and(|n| n > 0) => Some(n.to_string()),
-                    Y::String(s) if valid_time(s.trim()) => Some(s.trim().to_string()),
-                    other => {
-                        cx.err_value(
-                            &p,
-                            format!("`time` is not a Slurm time limit: {}", shown(other)),
-                        )
-                        .set_help(
-                            "minutes, or `HH:MM:SS`, `D-HH:MM:SS`: `90`, `02:00:00`, `1-12:00:00`",
-                        );
-                        None
-                    }
-                }
+                r.time = notation(
+                    cx,
+                    &p,
+                    item,
+                    "time",
+                    "a Slurm time limit",
+                    valid_time,
+                    "minutes, or `HH:MM:SS`, `D-HH:MM:SS`: `90`, `02:00:00`, `1-12:00:00`",
+                )
             }
             "partition" => r.partition = text(cx, &p, item, "partition"),
             "account" => r.account = text(cx, &p, item, "account"),
