@@ -152,20 +152,17 @@ stages:
     let Some((p, path)) = slurm_project("same.yaml", &file) else {
         return;
     };
+    let slurm_run = [
+        "run",
+        "same.yaml",
+        "--executor",
+        "slurm",
+        "--cache-dir",
+        "slurm-cache",
+    ];
     p.pipe(&["run", "same.yaml", "--cache-dir", "local-cache"])
         .ok();
-    let r = pipe_slurm(
-        &p,
-        &path,
-        &[
-            "run",
-            "same.yaml",
-            "--executor",
-            "slurm",
-            "--cache-dir",
-            "slurm-cache",
-        ],
-    );
+    let r = pipe_slurm(&p, &path, &slurm_run);
     r.ok();
     assert!(r.stdout.contains("5 ran, 0 cached"), "{}", r.stdout);
     assert_eq!(p.count("sbatch.calls"), 5, "one sbatch per instance");
@@ -212,18 +209,7 @@ stages:
     assert!(log.contains("pipe exec: windows"), "log: {log}");
 
     // everything cached: nothing is submitted
-    let again = pipe_slurm(
-        &p,
-        &path,
-        &[
-            "run",
-            "same.yaml",
-            "--executor",
-            "slurm",
-            "--cache-dir",
-            "slurm-cache",
-        ],
-    );
+    let again = pipe_slurm(&p, &path, &slurm_run);
     again.ok();
     assert!(again.stdout.contains("0 ran, 5 cached"), "{}", again.stdout);
     assert_eq!(
