@@ -364,3 +364,24 @@ fn without_slurm_on_path_the_slurm_executor_is_a_clear_error() {
                 == 0
     );
 }
+
+#[test]
+fn a_job_slurm_refuses_fails_its_instance_with_slurms_reason() {
+    let Some((p, path)) = slurm_project(
+        "r.yaml",
+        "stages:\n  refused:\n    run: echo a > $PIPE_OUT/a\n    outs: [a]\n    resources: { partition: no-such-partition, cpus: 1, mem: 100M }\n  fine:\n    run: echo b > $PIPE_OUT/b\n    outs: [b]\n    resources: { cpus: 1, mem: 100M }\n",
+    ) else {
+        return;
+    };
+    let r = pipe_slurm(&p, &path, &["run", "r.yaml", "--executor", "slurm"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("invalid partition specified: no-such-partition")
+            && r.stderr
+                .contains("resources asked: --cpus-per-task=1 --mem=100M"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.status_of("fine").unwrap().contains("ran"), "{}", r.stdout);
+}

@@ -64,9 +64,13 @@ fn slurm(cmd: &str, args: &[String]) -> std::io::Result<String> {
     })?;
     if !out.status.success() {
         return Err(std::io::Error::other(format!(
-            "`{cmd} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
+            "`{cmd}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
         )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -298,9 +302,12 @@ impl Executor for SlurmExecutor {
             "--open-mode=append".into(),
             format!("--chdir={}", job.attempt_dir.display()),
         ];
-        args.extend(job.resources.sbatch_args());
+        let asked = job.resources.sbatch_args();
+        args.extend(asked.iter().cloned());
         args.push(script.display().to_string());
-        let id = Self::sbatch(&args)?;
+        let id = Self::sbatch(&args).map_err(|e| {
+            std::io::Error::other(format!("{e} (resources asked: {})", asked.join(" ")))
+        })?;
         tracing::debug!(id, label = job.label, "submitted");
         self.jobs.insert(
             id,
