@@ -81,14 +81,11 @@ fn spawn_slurm(p: &Project, path: &str, args: &[&str]) -> std::process::Child {
 }
 
 fn pipe_slurm(p: &Project, path: &str, args: &[&str]) -> Run {
-    let out = spawn_slurm(p, path, args)
-        .wait_with_output()
-        .expect("run pipe");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(
+        spawn_slurm(p, path, args)
+            .wait_with_output()
+            .expect("run pipe"),
+    )
 }
 
 /// label → (key, output digest, manifest) of every run in a cache.

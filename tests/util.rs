@@ -14,6 +14,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Run {
     /// The instance table's line for `label`.
     pub fn status_of(&self, label: &str) -> Option<String> {
@@ -79,12 +89,7 @@ impl Project {
     }
 
     pub fn pipe(&self, args: &[&str]) -> Run {
-        let out: Output = self.command(args).output().expect("run pipe");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(self.command(args).output().expect("run pipe"))
     }
 }
 

@@ -115,21 +115,10 @@ pub fn execute(path: &std::path::Path) -> i32 {
     }
 }
 
-/// Create `dir`, or remove what it holds.
+/// `dir`, empty (what a previous submission of the same job left is removed).
 fn empty_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    if dir.exists() {
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path)?;
-            } else {
-                std::fs::remove_file(&path)?;
-            }
-        }
-        Ok(())
-    } else {
-        std::fs::create_dir_all(dir)
-    }
+    crate::cache::store::remove_tree(dir)?;
+    std::fs::create_dir_all(dir)
 }
 
 fn run_builtin(

@@ -84,11 +84,8 @@ impl Resources {
 
     /// One line for `pipe stages`.
     pub fn describe(&self) -> String {
-        let mut parts = vec![format!(
-            "{} cpu{}",
-            self.cpus,
-            if self.cpus == 1 { "" } else { "s" }
-        )];
+        let count = |n: u32, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        let mut parts = vec![count(self.cpus, "cpu")];
         if let Some(m) = &self.mem {
             parts.push(format!("mem {m}"));
         }
@@ -96,11 +93,7 @@ impl Resources {
             parts.push(format!("time {t}"));
         }
         if self.gpus > 0 {
-            parts.push(format!(
-                "{} gpu{}",
-                self.gpus,
-                if self.gpus == 1 { "" } else { "s" }
-            ));
+            parts.push(count(self.gpus, "gpu"));
         }
         if let Some(p) = &self.partition {
             parts.push(format!("partition {p}"));
@@ -117,8 +110,10 @@ impl Resources {
 
 /// Checks Slurm's memory notation: digits with an optional K, M, G or T suffix.
 pub fn valid_mem(s: &str) -> bool {
-    let digits = s.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
-    !digits.is_empty() && digits.len() + 1 >= s.len() && digits.chars().all(|c| c.is_ascii_digit())
+    let digits = s
+        .strip_suffix(|c: char| "KMGTkmgt".contains(c))
+        .unwrap_or(s);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
 }
 
 /// Checks Slurm's time notation: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`.
