@@ -5,7 +5,7 @@
 //! Only the command line, the command dispatcher, logging and the exit codes are
 //! public (the `pipe` binary uses them); everything else is crate-private.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub(crate) mod cache;
 // clap's derive turns doc comments into `--help` text, so the command line's

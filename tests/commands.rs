@@ -167,3 +167,21 @@ fn hash_matches_the_blake3_test_vector_and_covers_folders() {
     );
     assert_eq!(p.pipe(&["hash", "missing"]).code, 2);
 }
+
+#[test]
+fn a_renamed_stage_is_named_with_its_new_name() {
+    let p = Project::new();
+    p.write(
+        "old.yaml",
+        "name: old\nstages:\n  baseline:\n    uses: deepconvnet\n",
+    );
+    let r = p.pipe(&["plan", "old.yaml"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown stage `deepconvnet`")
+            && r.stderr
+                .contains("`deepconvnet` was renamed: write `uses: train-deepconvnet`"),
+        "{}",
+        r.stderr
+    );
+}

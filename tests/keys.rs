@@ -94,3 +94,31 @@ fn parameters_a_stage_declares_inert_stay_out_of_the_key() {
         .replace("student.feedback_every: 3", "student.feedback_every: 2");
     assert_eq!(ids(&only_eps).len(), 6);
 }
+
+/// The static identity (stage, version, parameters in the key, cell, upstream) of
+/// every instance of every built-in pipeline, pinned: a refactor that changes one
+/// would silently invalidate every user's cache. Bump a stage's version on purpose
+/// and update this snapshot in the same commit.
+#[test]
+fn built_in_pipelines_keep_their_keys() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut files: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let mut all = String::new();
+    for file in files {
+        let ids = pipe::instance_identities(&file).unwrap_or_else(|e| panic!("{e}"));
+        all.push_str(&format!(
+            "{}: {} instances\n",
+            file.file_name().unwrap().to_string_lossy(),
+            ids.len()
+        ));
+        for id in ids {
+            all.push_str(&format!("  {id}\n"));
+        }
+    }
+    insta::assert_snapshot!(all);
+}

@@ -26,8 +26,9 @@ fn project() -> Project {
             .expect("pipeline file");
         p.write(&format!("pipelines/{f}.yaml"), &text);
     }
-    let example = std::fs::read_to_string(repo().join("src/bin/own-format.rs")).expect("example");
-    p.write("src/bin/own-format.rs", &example);
+    let example =
+        std::fs::read_to_string(repo().join("stages/src/bin/own-format.rs")).expect("example");
+    p.write("stages/src/bin/own-format.rs", &example);
     p
 }
 
@@ -328,16 +329,22 @@ fn the_real_data_pipelines_say_what_to_download_when_the_folder_is_missing() {
     );
 }
 
-/// The example converter that `dataset-swap.yaml` runs (a binary of this package).
+/// The example converter that `dataset-swap.yaml` runs: a binary of the stage
+/// library, built next to `pipe` (by `cargo build`, and by `cargo test --workspace`
+/// for the stage library's own test of it, `stages/tests/own_format.rs`).
 fn converter() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_own-format"))
+    crate::util::pipe_bin().with_file_name("own-format")
 }
 
 #[test]
 fn dataset_swap_routes_each_dataset_cell_to_its_own_ingest() {
     let p = project();
     let conv = converter();
-    assert!(conv.exists(), "{} was not built", conv.display());
+    assert!(
+        conv.exists(),
+        "{} was not built (cargo build -p stages --bin own-format)",
+        conv.display()
+    );
     let set_conv = format!("params.converter={}", conv.display());
     let r = p.pipe(&[
         "run",

@@ -1,96 +1,142 @@
-//! The report every run writes: index.md, results.csv, plots.
+//! The report every run writes (index.md, CSV, plots, the console table) from what
+//! instances declare in `report.json` (docs/report.md): the engine lays it out and
+//! knows nothing else about the results.
 
 use crate::util::Project;
 
-/// A `run:` stage standing in for `evaluate`: it writes the same metrics.json layout.
-const EVAL: &str = r#"{"schema_version":1,"instances":[
- {"stage":"student","model":"student","variation":"","fold":0,"target":"arousal","accuracy":0.6,"f1":0.55,"macro_f1":0.58,"n":10,"confusion":[[3,2],[2,3]]},
- {"stage":"student","model":"student","variation":"","fold":1,"target":"arousal","accuracy":0.7,"f1":0.65,"macro_f1":0.68,"n":10,"confusion":[[3,2],[1,4]]}],
- "summary":[{"stage":"student","model":"student","variation":"","target":"arousal","folds":2,
-   "accuracy":{"mean":0.65,"std":0.05},"f1":{"mean":0.6,"std":0.05},"macro_f1":{"mean":0.63,"std":0.05}}]}"#;
+/// A `run:` stage's `report.json`: what `evaluate` writes, in small.
+const SCORES: &str = r#"{"schema_version": 1,
+ "tables": [
+  {"id": "results", "title": "Results", "columns": ["model", "acc", "folds"],
+   "rows": [{"label": "student", "source": "student", "values": [{"mean": 0.65, "std": 0.05}, 2]},
+            {"label": "chance", "values": [null, 2]}]},
+  {"id": "long", "title": "Per target", "columns": ["model", "target", "acc"], "csv": "results.csv", "show": ["console"],
+   "rows": [{"label": "student", "source": "student", "values": ["arousal", {"mean": 0.65, "std": null}]}]},
+  {"id": "published", "title": "Published", "intro": "Source: a paper.", "columns": ["method", "acc"], "order": 4,
+   "rows": [{"label": "Proposed", "values": [60.41]}]}
+ ],
+ "figures": [
+  {"file": "per_fold.png", "title": "Per fold", "kind": "markers", "x_label": "fold", "y_label": "accuracy (%)",
+   "range": [0, 100], "integer_x": true,
+   "panels": [{"title": "arousal", "series": [{"label": "student", "source": "student", "points": [[0, 60], [1, 70]]}]}]},
+  {"file": "bars.png", "title": "Bars", "kind": "bars", "x_label": "accuracy (%)",
+   "panels": [{"title": "ours", "categories": [{"label": "student", "source": "student"}],
+               "series": [{"label": "arousal", "values": [65]}]}]}
+ ],
+ "sections": [{"markdown": "**Statistics** go here."}]
+}"#;
 
-#[test]
-fn a_run_writes_index_csv_and_plots() {
-    let p = Project::new();
-    p.write("eval.json", EVAL);
-    p.write(
-        "r.yaml",
-        r#"
+/// A training stage's learning curve: label left out (= the instance's stage),
+/// one line per target, the mean over folds.
+const CURVE: &str = r#"{"schema_version": 1, "figures": [
+ {"file": "learning_curves.png", "title": "Learning curves", "kind": "lines", "x_label": "epoch",
+  "integer_x": true, "mean_of_same_label": true, "merge_axes": ["fold", "target"], "order": 2,
+  "panels": [{"title": "arousal", "series": [{"points": [[1, 50], [2, 60]]}]}]}]}"#;
+
+const PIPELINE: &str = r#"
 name: rep
+params: { n: 1 }
 stages:
   student:
-    run: "printf 'epoch,train_loss,val_loss,val_acc\n1,0.7,0.69,0.5\n2,0.6,0.65,0.6\n' > $PIPE_OUT/learning_curve.csv"
-    outs: [learning_curve.csv]
+    run: cp curve.json $PIPE_OUT/report.json && echo ${params.n} > $PIPE_OUT/n
+    deps: [curve.json]
+    outs: [report.json, n]
     matrix: { target: [arousal], fold: [0, 1] }
   scores:
-    run: cp eval.json $PIPE_OUT/metrics.json
-    deps: [eval.json]
+    run: cp scores.json $PIPE_OUT/report.json
+    deps: [scores.json]
     needs: [student]
-    outs: [metrics.json]
-"#,
-    );
+    outs: [report.json]
+"#;
+
+fn project() -> Project {
+    let p = Project::new();
+    p.write("scores.json", SCORES);
+    p.write("curve.json", CURVE);
+    p.write("r.yaml", PIPELINE);
+    p
+}
+
+#[test]
+fn a_run_lays_out_what_instances_declare() {
+    let p = project();
     let r = p.pipe(&["run", "r.yaml"]);
     r.ok();
     assert!(r.stdout.contains("report: "), "{}", r.stdout);
+    // the console table
+    assert!(
+        r.stdout.contains("│ student ") && r.stdout.contains("65.00 ± -"),
+        "{}",
+        r.stdout
+    );
     let index = p.read("reports/rep/index.md");
-    assert!(
-        index.contains("| student | 65.00 ± 5.00 | 60.00 ± 5.00 | - | - | 2 |"),
-        "{index}"
-    );
-    assert!(
-        index.contains("REAL DEAP"),
-        "the paper's numbers are labelled: {index}"
-    );
-    assert!(
-        index.contains("| Proposed | 60.41 | 61.01 | 70.38 | 70.16 |"),
-        "{index}"
-    );
-    let csv = p.read("reports/rep/results.csv");
-    assert!(
-        csv.lines()
-            .nth(1)
-            .unwrap()
-            .starts_with("student,,arousal,2,0.65,0.05"),
-        "{csv}"
-    );
-    for png in [
-        "per_fold_accuracy.png",
-        "versus_paper.png",
-        "learning_curves.png",
+    for want in [
+        "## Results\n\n| model | acc | folds |\n|---|---|---|\n| student | 65.00 ± 5.00 | 2 |\n| chance | - | 2 |",
+        "## Published\n\nSource: a paper.\n\n| method | acc |\n|---|---|\n| Proposed | 60.41 |",
+        "## scores (run)\n\n**Statistics** go here.",
+        "![Per fold](per_fold.png)",
+        "![Learning curves](learning_curves.png)",
+        "`results.csv` (per target)",
     ] {
+        assert!(index.contains(want), "no {want:?} in\n{index}");
+    }
+    // layout: by `order`, then first appearance; console-only tables stay out
+    let at = |s: &str| index.find(s).unwrap_or_else(|| panic!("{s}"));
+    assert!(at("## Results") < at("### Per fold"));
+    assert!(at("### Bars") < at("### Learning curves"));
+    assert!(at("### Learning curves") < at("## Published"));
+    assert!(!index.contains("Per target"), "{index}");
+    assert_eq!(
+        p.read("reports/rep/results.csv"),
+        "model,variation,target,acc_mean,acc_std\nstudent,,arousal,0.65,NaN\n"
+    );
+    for png in ["per_fold.png", "bars.png", "learning_curves.png"] {
         let bytes = std::fs::read(p.path().join("reports/rep").join(png)).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png} is a PNG");
-        assert!(
-            bytes.len() > 10_000,
-            "{png} has content ({} bytes)",
-            bytes.len()
-        );
-        assert!(index.contains(png));
+        assert!(bytes.len() > 10_000, "{png}: {} bytes", bytes.len());
     }
 }
 
 #[test]
-fn rows_of_a_matrix_over_something_else_than_fold_and_target_are_told_apart() {
-    let p = Project::new();
-    p.write("eval.json", EVAL);
+fn labels_are_told_apart_by_variation_and_matrix_cell() {
+    let p = project();
     p.write(
         "r.yaml",
-        r#"
-name: swap
-stages:
-  scores:
-    run: cp eval.json $PIPE_OUT/metrics.json
-    deps: [eval.json]
-    outs: [metrics.json]
-    matrix: { dataset: [deap, mahnob] }
-"#,
+        &format!(
+            "{PIPELINE}    matrix: {{ dataset: [deap, mahnob] }}\nvariations:\n  a: {{}}\n  b: {{ params.n: 2 }}\n"
+        ),
     );
-    p.pipe(&["run", "r.yaml"]).ok();
-    let index = p.read("reports/swap/index.md");
-    for ds in ["deap", "mahnob"] {
-        assert!(
-            index.contains(&format!("| student (dataset={ds}) | 65.00 ± 5.00 |")),
-            "{index}"
-        );
+    let r = p.pipe(&["run", "r.yaml"]);
+    r.ok();
+    let index = p.read("reports/rep/index.md");
+    for variation in ["a", "b"] {
+        for ds in ["deap", "mahnob"] {
+            // `student` differs between the variations, `chance` names no stage
+            let want = format!("| student (dataset={ds}) [{variation}] | 65.00 ± 5.00 | 2 |");
+            assert!(index.contains(&want), "no {want:?} in\n{index}");
+        }
     }
+    assert_eq!(index.matches("| chance (").count(), 0, "{index}");
+    // identical rows from several instances are shown once
+    assert_eq!(index.matches("| Proposed | 60.41 |").count(), 1, "{index}");
+}
+
+#[test]
+fn an_unreadable_report_json_is_named_and_the_rest_is_shown() {
+    let p = project();
+    p.write(
+        "scores.json",
+        r#"{"schema_version": 1, "tables": [{"id": "x"}]}"#,
+    );
+    let r = p.pipe(&["run", "r.yaml"]);
+    r.ok();
+    let index = p.read("reports/rep/index.md");
+    assert!(
+        index.contains("> `scores`: its `report.json` could not be read (missing field `title`"),
+        "{index}"
+    );
+    assert!(
+        index.contains("![Learning curves](learning_curves.png)"),
+        "{index}"
+    );
 }

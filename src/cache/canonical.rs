@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 /// Append the canonical encoding of `v` to `out`.
-pub fn encode(v: &Value, out: &mut String) {
+pub(crate) fn encode(v: &Value, out: &mut String) {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
@@ -44,14 +44,14 @@ pub fn encode(v: &Value, out: &mut String) {
     }
 }
 
-pub fn to_string(v: &Value) -> String {
+pub(crate) fn to_string(v: &Value) -> String {
     let mut s = String::new();
     encode(v, &mut s);
     s
 }
 
 /// blake3 of the canonical encoding, as hex.
-pub fn digest(v: &Value) -> String {
+pub(crate) fn digest(v: &Value) -> String {
     blake3::hash(to_string(v).as_bytes()).to_hex().to_string()
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 const MMAP_RAYON_THRESHOLD: u64 = 1 << 20;
 
 /// blake3 of a file's bytes, as hex.
-pub fn file(path: &Path) -> io::Result<String> {
+pub(crate) fn file(path: &Path) -> io::Result<String> {
     let len = fs::metadata(path)?.len();
     let mut hasher = blake3::Hasher::new();
     if len >= MMAP_RAYON_THRESHOLD {
@@ -23,7 +23,7 @@ pub fn file(path: &Path) -> io::Result<String> {
 
 /// One file of a folder: its path relative to the folder (with `/`), digest, size.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FileDigest {
+pub(crate) struct FileDigest {
     pub path: String,
     pub digest: String,
     pub size: u64,
@@ -31,7 +31,7 @@ pub struct FileDigest {
 
 /// Every regular file under `root`, sorted by relative path. Symbolic links are
 /// followed (external inputs often are links into a dataset folder).
-pub fn list_files(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
+pub(crate) fn list_files(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -59,7 +59,7 @@ pub fn list_files(root: &Path) -> io::Result<Vec<(String, PathBuf)>> {
 
 /// The digest of a set of files: blake3 over `path\0digest\n` lines in path order.
 /// A renamed file changes it, as does any content change.
-pub fn combine(files: &[FileDigest]) -> String {
+pub(crate) fn combine(files: &[FileDigest]) -> String {
     let mut h = blake3::Hasher::new();
     for f in files {
         h.update(f.path.as_bytes());
@@ -72,7 +72,7 @@ pub fn combine(files: &[FileDigest]) -> String {
 
 /// The digest of a folder: every file under it digested with `digest` (a plain
 /// [`file`] hash, or the stat cache's), combined by [`combine`].
-pub fn folder(
+pub(crate) fn folder(
     root: &Path,
     mut digest: impl FnMut(&Path) -> io::Result<String>,
 ) -> io::Result<String> {
@@ -90,7 +90,7 @@ pub fn folder(
 
 /// The digest of a file or a folder, as `pipe hash` prints it and external inputs
 /// enter cache keys.
-pub fn path(p: &Path) -> io::Result<String> {
+pub(crate) fn path(p: &Path) -> io::Result<String> {
     if fs::metadata(p)?.is_dir() {
         folder(p, file)
     } else {

@@ -2,7 +2,7 @@
 //!
 //! blake3 over the canonical JSON of: the stage (built-in name and implementation
 //! version, or the shell command), the resolved parameters (less those the stage
-//! declares inert given the others, `Stage::inert_params`), the matrix cell, the
+//! declares inert given the others, `ParamSet::inert`, through `Stage::schema`), the matrix cell, the
 //! compute backend, the content digests of its upstream outputs and of the external
 //! files it reads. Input *digests*, not upstream keys: an upstream stage that reran
 //! and wrote the same bytes leaves this key unchanged (early cut-off).
@@ -14,15 +14,19 @@ use crate::graph::Instance;
 use crate::spec::Action;
 
 /// Bump when the key's composition changes (invalidates every cache entry).
-pub const KEY_SCHEMA: u32 = 1;
+pub(crate) const KEY_SCHEMA: u32 = 1;
 
 /// An upstream output as the key sees it.
-pub struct KeyInput<'a> {
+pub(crate) struct KeyInput<'a> {
     pub label: &'a str,
     pub digest: &'a str,
 }
 
-pub fn compute(inst: &Instance, inputs: &[KeyInput], externals: &[(String, String)]) -> String {
+pub(crate) fn compute(
+    inst: &Instance,
+    inputs: &[KeyInput],
+    externals: &[(String, String)],
+) -> String {
     let command = match &inst.action {
         Action::Run(_) => inst.params.get("command").cloned().unwrap_or(Value::Null),
         Action::Uses(_) => Value::Null,

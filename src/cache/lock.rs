@@ -7,7 +7,7 @@ use std::path::Path;
 use super::store::{io_err, CacheError};
 
 /// A held lock; released on drop.
-pub struct InstanceLock {
+pub(crate) struct InstanceLock {
     _file: File,
 }
 
@@ -21,7 +21,7 @@ fn open(path: &Path) -> Result<File, CacheError> {
 }
 
 /// Take the lock if free; `Ok(None)` when another process holds it.
-pub fn try_lock(path: &Path) -> Result<Option<InstanceLock>, CacheError> {
+pub(crate) fn try_lock(path: &Path) -> Result<Option<InstanceLock>, CacheError> {
     let file = open(path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(InstanceLock { _file: file })),

@@ -4,10 +4,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub const MANIFEST_SCHEMA: u32 = 1;
+pub(crate) const MANIFEST_SCHEMA: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     pub schema_version: u32,
     pub key: String,
     pub pipeline: String,
@@ -37,7 +37,7 @@ pub struct Manifest {
 
 /// A cluster job that ran an instance (`pipe show` prints it).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct JobRecord {
+pub(crate) struct JobRecord {
     /// `slurm`.
     pub executor: String,
     pub id: String,
@@ -59,7 +59,7 @@ fn one() -> u32 {
 
 /// An upstream output this run read.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct InputRecord {
+pub(crate) struct InputRecord {
     pub label: String,
     pub key: String,
     pub digest: String,
@@ -67,21 +67,21 @@ pub struct InputRecord {
 
 /// A file or folder read from outside the cache.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ExternalRecord {
+pub(crate) struct ExternalRecord {
     pub what: String,
     pub path: String,
     pub digest: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Outputs {
+pub(crate) struct Outputs {
     /// Digest over all files (what dependents' keys use).
     pub digest: String,
     pub files: Vec<OutputFile>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OutputFile {
+pub(crate) struct OutputFile {
     pub path: String,
     pub digest: String,
     pub size: u64,
@@ -91,14 +91,14 @@ pub struct OutputFile {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Timings {
+pub(crate) struct Timings {
     /// RFC 3339, UTC.
     pub started: String,
     pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Host {
+pub(crate) struct Host {
     pub hostname: String,
     pub os: String,
     pub arch: String,
@@ -106,7 +106,7 @@ pub struct Host {
 }
 
 impl Host {
-    pub fn current() -> Host {
+    pub(crate) fn current() -> Host {
         Host {
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|s| s.trim().to_string())
@@ -120,13 +120,13 @@ impl Host {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Versions {
+pub(crate) struct Versions {
     pub pipe: String,
     pub stage: u32,
 }
 
 /// Seconds since the epoch as RFC 3339 UTC (`2026-11-26T12:00:00Z`).
-pub fn rfc3339(t: std::time::SystemTime) -> String {
+pub(crate) fn rfc3339(t: std::time::SystemTime) -> String {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;

@@ -1,13 +1,13 @@
 //! The content-addressed cache: keys, objects, manifests, locks, stat cache.
 
-pub mod canonical;
-pub mod hash;
-pub mod key;
-pub mod lock;
-pub mod manifest;
-pub mod refs;
-pub mod stat_cache;
-pub mod store;
+pub(crate) mod canonical;
+pub(crate) mod hash;
+pub(crate) mod key;
+pub(crate) mod lock;
+pub(crate) mod manifest;
+pub(crate) mod refs;
+pub(crate) mod stat_cache;
+pub(crate) mod store;
 
-pub use manifest::Manifest;
-pub use store::{Cache, CacheError, Validity};
+pub(crate) use manifest::Manifest;
+pub(crate) use store::{Cache, CacheError, Validity};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::store::{atomic_write, Cache};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Ref {
+pub(crate) struct Ref {
     pub pipeline: String,
     pub label: String,
     pub variations: Vec<String>,
@@ -32,12 +32,17 @@ fn slot(cache: &Cache, pipeline: &str, label: &str, variations: &[String]) -> Pa
     cache.root.join("refs").join(dir).join(&id.as_str()[..32])
 }
 
-pub fn read(cache: &Cache, pipeline: &str, label: &str, variations: &[String]) -> Option<Ref> {
+pub(crate) fn read(
+    cache: &Cache,
+    pipeline: &str,
+    label: &str,
+    variations: &[String],
+) -> Option<Ref> {
     let bytes = fs::read(slot(cache, pipeline, label, variations)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
-pub fn write(cache: &Cache, r: &Ref) {
+pub(crate) fn write(cache: &Cache, r: &Ref) {
     let path = slot(cache, &r.pipeline, &r.label, &r.variations);
     if let Some(parent) = path.parent() {
         let _ = fs::create_dir_all(parent);
@@ -49,7 +54,7 @@ pub fn write(cache: &Cache, r: &Ref) {
 }
 
 /// Every ref in the cache.
-pub fn all(cache: &Cache) -> Vec<Ref> {
+pub(crate) fn all(cache: &Cache) -> Vec<Ref> {
     let mut out = Vec::new();
     let Ok(dirs) = fs::read_dir(cache.root.join("refs")) else {
         return out;

@@ -25,13 +25,13 @@ struct Entry {
     digest: String,
 }
 
-pub struct StatCache {
+pub(crate) struct StatCache {
     dir: PathBuf,
     tmp: PathBuf,
 }
 
 impl StatCache {
-    pub fn new(dir: PathBuf, tmp: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf, tmp: PathBuf) -> Self {
         StatCache { dir, tmp }
     }
 
@@ -41,7 +41,7 @@ impl StatCache {
     }
 
     /// The digest of one file, from the stat cache when its stat is unchanged.
-    pub fn file_digest(&self, path: &Path) -> io::Result<String> {
+    pub(crate) fn file_digest(&self, path: &Path) -> io::Result<String> {
         let meta = fs::metadata(path)?;
         let now = Entry {
             path: path.to_string_lossy().into_owned(),
@@ -77,7 +77,7 @@ impl StatCache {
     }
 
     /// The digest of a file or of a whole folder (see [`hash::combine`]).
-    pub fn digest(&self, path: &Path) -> io::Result<String> {
+    pub(crate) fn digest(&self, path: &Path) -> io::Result<String> {
         let meta = fs::metadata(path)?;
         if meta.is_file() {
             return self.file_digest(path);

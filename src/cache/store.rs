@@ -22,7 +22,7 @@ pub enum CacheError {
     NotAFile { path: PathBuf },
 }
 
-pub fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
     move |source| CacheError::Io {
         path: path.to_path_buf(),
         source,
@@ -30,7 +30,7 @@ pub fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
 }
 
 /// Write `bytes` to `path` so readers see the old file or the new one, never a part.
-pub fn atomic_write(path: &Path, bytes: &[u8], tmp_dir: &Path) -> io::Result<()> {
+pub(crate) fn atomic_write(path: &Path, bytes: &[u8], tmp_dir: &Path) -> io::Result<()> {
     static N: AtomicU64 = AtomicU64::new(0);
     let tmp = tmp_dir.join(format!(
         ".write-{}-{}",
@@ -51,7 +51,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8], tmp_dir: &Path) -> io::Result<()>
 
 /// Whether a cached run's outputs are still as published.
 #[derive(Debug, PartialEq)]
-pub enum Validity {
+pub(crate) enum Validity {
     Valid,
     /// An output file is gone.
     Missing(String),
@@ -59,13 +59,13 @@ pub enum Validity {
     Changed(String),
 }
 
-pub struct Cache {
+pub(crate) struct Cache {
     pub root: PathBuf,
     pub stat: StatCache,
 }
 
 /// A fresh, private folder for one attempt at running an instance.
-pub struct Attempt {
+pub(crate) struct Attempt {
     pub dir: PathBuf,
     pub out: PathBuf,
     pub scratch: PathBuf,
@@ -73,7 +73,7 @@ pub struct Attempt {
 
 impl Cache {
     /// Open (creating if needed) the cache at `root` and check that it is writable.
-    pub fn open(root: &Path) -> Result<Cache, CacheError> {
+    pub(crate) fn open(root: &Path) -> Result<Cache, CacheError> {
         let root = std::path::absolute(root).map_err(io_err(root))?;
         for sub in [
             "objects", "runs", "out", "tmp", "logs", "locks", "stat", "refs",
@@ -107,36 +107,36 @@ impl Cache {
         Ok(Cache { root, stat })
     }
 
-    pub fn manifest_path(&self, key: &str) -> PathBuf {
+    pub(crate) fn manifest_path(&self, key: &str) -> PathBuf {
         self.root.join("runs").join(format!("{key}.json"))
     }
-    pub fn out_dir(&self, key: &str) -> PathBuf {
+    pub(crate) fn out_dir(&self, key: &str) -> PathBuf {
         self.root.join("out").join(key)
     }
-    pub fn log_path(&self, key: &str) -> PathBuf {
+    pub(crate) fn log_path(&self, key: &str) -> PathBuf {
         self.root.join("logs").join(format!("{key}.log"))
     }
-    pub fn lock_path(&self, key: &str) -> PathBuf {
+    pub(crate) fn lock_path(&self, key: &str) -> PathBuf {
         self.root.join("locks").join(format!("{key}.lock"))
     }
-    pub fn object_path(&self, digest: &str) -> PathBuf {
+    pub(crate) fn object_path(&self, digest: &str) -> PathBuf {
         self.root
             .join("objects")
             .join(&digest[..2])
             .join(&digest[2..])
     }
-    pub fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
     /// The manifest of `key`, if the run was committed.
-    pub fn manifest(&self, key: &str) -> Option<Manifest> {
+    pub(crate) fn manifest(&self, key: &str) -> Option<Manifest> {
         let bytes = fs::read(self.manifest_path(key)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
     /// Every committed manifest.
-    pub fn manifests(&self) -> Result<Vec<Manifest>, CacheError> {
+    pub(crate) fn manifests(&self) -> Result<Vec<Manifest>, CacheError> {
         let dir = self.root.join("runs");
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -154,7 +154,7 @@ impl Cache {
     }
 
     /// Cheap check (stat only) that a committed run's files are intact.
-    pub fn validity(&self, m: &Manifest) -> Validity {
+    pub(crate) fn validity(&self, m: &Manifest) -> Validity {
         let dir = self.out_dir(&m.key);
         for f in &m.outputs.files {
             match fs::metadata(dir.join(&f.path)) {
@@ -170,7 +170,7 @@ impl Cache {
     }
 
     /// A new private folder under `tmp/` for running `key`.
-    pub fn attempt(&self, key: &str) -> Result<Attempt, CacheError> {
+    pub(crate) fn attempt(&self, key: &str) -> Result<Attempt, CacheError> {
         static N: AtomicU64 = AtomicU64::new(0);
         let dir = self.tmp_dir().join(format!(
             "{key}.{}.{}",
@@ -187,7 +187,7 @@ impl Cache {
     /// Move an attempt's outputs into the store: each file becomes a read-only
     /// content-addressed object, `out/<key>/` a tree of hard links to them, made
     /// visible by one rename. The caller then commits with [`Cache::commit`].
-    pub fn publish(&self, key: &str, attempt: &Attempt) -> Result<Outputs, CacheError> {
+    pub(crate) fn publish(&self, key: &str, attempt: &Attempt) -> Result<Outputs, CacheError> {
         let files = hash::list_files(&attempt.out).map_err(io_err(&attempt.out))?;
         for (_, path) in &files {
             let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
@@ -247,14 +247,14 @@ impl Cache {
     }
 
     /// Write the manifest: the run now exists for every later `pipe`.
-    pub fn commit(&self, m: &Manifest) -> Result<(), CacheError> {
+    pub(crate) fn commit(&self, m: &Manifest) -> Result<(), CacheError> {
         let path = self.manifest_path(&m.key);
         let json = serde_json::to_vec_pretty(m).expect("manifests serialize");
         atomic_write(&path, &json, &self.tmp_dir()).map_err(io_err(&path))
     }
 
     /// Forget a run (its manifest first, so it is never half-valid).
-    pub fn forget(&self, key: &str) -> Result<(), CacheError> {
+    pub(crate) fn forget(&self, key: &str) -> Result<(), CacheError> {
         let m = self.manifest_path(key);
         match fs::remove_file(&m) {
             Ok(()) => {}
@@ -270,7 +270,7 @@ impl Cache {
 }
 
 /// Remove a folder tree whose files may be read-only.
-pub fn remove_tree(dir: &Path) -> io::Result<()> {
+pub(crate) fn remove_tree(dir: &Path) -> io::Result<()> {
     match fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -292,14 +292,14 @@ pub fn remove_tree(dir: &Path) -> io::Result<()> {
     }
 }
 
-pub fn mtime_ns(meta: &fs::Metadata) -> i128 {
+pub(crate) fn mtime_ns(meta: &fs::Metadata) -> i128 {
     meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128
 }
 
 impl Cache {
     /// Drop a run whose files changed after publishing, and the objects they share
     /// an inode with, so a rerun cannot link the damaged bytes again.
-    pub fn discard_damaged(&self, m: &Manifest) -> Result<(), CacheError> {
+    pub(crate) fn discard_damaged(&self, m: &Manifest) -> Result<(), CacheError> {
         let dir = self.out_dir(&m.key);
         for f in &m.outputs.files {
             let changed = match fs::metadata(dir.join(&f.path)) {

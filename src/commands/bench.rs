@@ -44,7 +44,7 @@ fn time_pipe(exe: &Path, args: &[&str], dir: &Path, n: usize) -> Result<Vec<f64>
     Ok(times)
 }
 
-pub fn bench(args: BenchArgs) -> Result<i32, Failure> {
+pub(super) fn bench(args: BenchArgs) -> Result<i32, Failure> {
     let tmp = tempfile::tempdir().map_err(|e| Failure::Other(e.to_string()))?;
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir).map_err(|e| Failure::Other(format!("{}: {e}", dir.display())))?;

@@ -6,7 +6,7 @@ use crate::graph::render;
 
 use super::Failure;
 
-pub fn dag(args: DagArgs) -> Result<i32, Failure> {
+pub(super) fn dag(args: DagArgs) -> Result<i32, Failure> {
     let (loaded, dag) = super::load(&args.pipeline)?;
     print!(
         "{}",

@@ -118,7 +118,7 @@ fn lower_is_better(path: &str) -> bool {
         .any(|w| last.contains(w))
 }
 
-pub fn diff(args: DiffArgs) -> Result<i32, Failure> {
+pub(super) fn diff(args: DiffArgs) -> Result<i32, Failure> {
     let (a, b) = (
         flatten(&read(&args.baseline)?),
         flatten(&read(&args.current)?),

@@ -13,7 +13,7 @@ use crate::exit_codes;
 
 use super::Failure;
 
-pub fn gc(args: GcArgs) -> Result<i32, Failure> {
+pub(super) fn gc(args: GcArgs) -> Result<i32, Failure> {
     if args.files.is_empty() && args.keep_days.is_none() {
         return Err(Failure::Usage(
             "say what to keep: pipeline files (`pipe gc pipelines/*.yaml`) and/or `--keep-days N`"

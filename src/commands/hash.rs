@@ -6,7 +6,7 @@ use crate::exit_codes;
 
 use super::Failure;
 
-pub fn hash(paths: &[PathBuf]) -> Result<i32, Failure> {
+pub(super) fn hash(paths: &[PathBuf]) -> Result<i32, Failure> {
     for p in paths {
         let digest = crate::cache::hash::path(p)
             .map_err(|e| Failure::Usage(format!("{}: {e}", p.display())))?;

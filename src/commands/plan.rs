@@ -11,7 +11,7 @@ use crate::spec::Pipeline;
 
 use super::Failure;
 
-pub fn plan(args: PlanArgs) -> Result<i32, Failure> {
+pub(super) fn plan(args: PlanArgs) -> Result<i32, Failure> {
     let (loaded, dag) = super::load(&args.pipeline)?;
     let cache = super::open_cache(&args.cache, Some(&loaded.pipeline.root))?;
     print_plan(&loaded.pipeline, &dag, &cache, &args.force, &args.only)

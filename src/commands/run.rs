@@ -15,7 +15,7 @@ use crate::spec::ExecutorKind;
 
 use super::Failure;
 
-pub fn run(args: RunArgs, quiet: bool) -> Result<i32, Failure> {
+pub(super) fn run(args: RunArgs, quiet: bool) -> Result<i32, Failure> {
     let (loaded, dag) = super::load(&args.pipeline)?;
     let p = &loaded.pipeline;
     for s in args.only.iter().chain(&args.force) {
@@ -75,7 +75,9 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<i32, Failure> {
     let summary = scheduler::run(env, &opts, exec.as_mut(), &ui, &interrupt)
         .map_err(|e| Failure::Run(Box::new(e)))?;
     println!("{}", report::table::instances(&summary, p.variations.len()));
-    let scores = report::table::scores(&report::collect::collect(&summary, p.variations.len()));
+    // what the instances declared for the report: read once, printed and written
+    let collected = report::collect::collect(&summary, p.variations.len());
+    let scores = report::table::console_tables(&collected);
     if !scores.is_empty() {
         println!("{scores}");
     }
@@ -84,7 +86,7 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<i32, Failure> {
         .report_dir
         .clone()
         .unwrap_or_else(|| p.root.join("reports").join(&p.name));
-    match report::write::write(&report_dir, p, &summary) {
+    match report::write::write(&report_dir, p, &summary, &collected) {
         Ok(path) => println!("report: {}", path.display()),
         Err(e) => eprintln!(
             "warning: could not write the report to {}: {e}",

@@ -8,7 +8,7 @@ use crate::exit_codes;
 
 use super::Failure;
 
-pub fn show(args: ShowArgs) -> Result<i32, Failure> {
+pub(super) fn show(args: ShowArgs) -> Result<i32, Failure> {
     let cache = super::open_cache(&args.cache, std::env::current_dir().ok().as_deref())?;
     let what = args.what.as_str();
     let mut found: Vec<Manifest> = Vec::new();

@@ -8,7 +8,7 @@ use crate::exit_codes;
 
 use super::Failure;
 
-pub fn stages(args: StagesArgs) -> Result<i32, Failure> {
+pub(super) fn stages(args: StagesArgs) -> Result<i32, Failure> {
     let all = stages::registry::all();
     let chosen: Vec<_> = match &args.name {
         Some(n) => {
@@ -25,7 +25,7 @@ pub fn stages(args: StagesArgs) -> Result<i32, Failure> {
     if args.json {
         let v: Vec<_> = chosen
             .iter()
-            .map(|s| json!({"name": s.name(), "version": s.version(), "doc": s.doc(), "params": s.params(), "consumes": s.consumes(), "produces": s.produces(), "resources": s.resources()}))
+            .map(|s| json!({"name": s.name(), "version": s.version(), "doc": s.doc(), "params": s.schema().specs, "consumes": s.consumes(), "produces": s.produces(), "resources": s.resources()}))
             .collect();
         println!(
             "{}",
@@ -42,7 +42,7 @@ pub fn stages(args: StagesArgs) -> Result<i32, Failure> {
             println!("  writes: {}", s.produces().join(", "));
         }
         println!("  resources (Slurm): {}", s.resources().describe());
-        let params = s.params();
+        let params = s.schema().specs;
         if !params.is_empty() {
             let mut t = Table::new();
             t.load_preset(presets::NOTHING)

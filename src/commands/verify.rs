@@ -9,7 +9,7 @@ use crate::exit_codes;
 
 use super::Failure;
 
-pub fn verify(args: VerifyArgs) -> Result<i32, Failure> {
+pub(super) fn verify(args: VerifyArgs) -> Result<i32, Failure> {
     let cache = super::open_cache(&args.cache, std::env::current_dir().ok().as_deref())?;
     let mut bad_runs = Vec::new();
     let mut checked_files = 0usize;

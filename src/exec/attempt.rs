@@ -18,7 +18,7 @@ use crate::graph::Dag;
 use crate::spec::{Action, Pipeline};
 
 /// What the scheduler needs to run instance `i`.
-pub struct Env<'a> {
+pub(crate) struct Env<'a> {
     pub pipeline: &'a Pipeline,
     pub dag: &'a Dag,
     pub cache: &'a Cache,
@@ -27,7 +27,7 @@ pub struct Env<'a> {
 impl Env<'_> {
     /// A fresh attempt folder with `job.json` for instance `i`; returns the attempt
     /// and the job file.
-    pub fn prepare(
+    pub(crate) fn prepare(
         &self,
         i: usize,
         resolved: &Resolved,
@@ -102,7 +102,7 @@ impl Env<'_> {
 
     /// Publish a finished attempt: read its result, move its outputs into the store,
     /// commit the manifest and point the pipeline's ref at it.
-    pub fn publish(
+    pub(crate) fn publish(
         &self,
         i: usize,
         resolved: &Resolved,
@@ -201,7 +201,7 @@ impl Env<'_> {
 
     /// Make the pipeline's ref for instance `i` name `key` (what `pipe show STAGE`
     /// and `gc` follow).
-    pub fn point_ref(&self, i: usize, key: &str) {
+    pub(crate) fn point_ref(&self, i: usize, key: &str) {
         let inst = &self.dag.instances[i];
         let label = inst.label();
         let existing = refs::read(self.cache, &self.pipeline.name, &label, &inst.variations);

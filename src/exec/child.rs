@@ -53,7 +53,7 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Run the job at `path`; the exit code is 0 when it succeeded.
-pub fn execute(path: &std::path::Path) -> i32 {
+pub(crate) fn execute(path: &std::path::Path) -> i32 {
     let job = match Job::read(path) {
         Ok(j) => j,
         Err(e) => {

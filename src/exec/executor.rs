@@ -13,7 +13,7 @@ use super::job::ProgressLine;
 use crate::cache::manifest::JobRecord;
 
 /// One instance to run.
-pub struct Submission<'a> {
+pub(crate) struct Submission<'a> {
     /// Identifies the job in events.
     pub slot: usize,
     /// `pipe exec` reads it (see [`super::job::Job`]).
@@ -29,7 +29,7 @@ pub struct Submission<'a> {
 
 /// How a job ended.
 #[derive(Debug, Clone, Default)]
-pub struct JobEnd {
+pub(crate) struct JobEnd {
     /// Exit code; `None` when it was killed or the executor cannot tell.
     pub code: Option<i32>,
     /// Why it ended, when the executor knows more than the exit code
@@ -40,12 +40,12 @@ pub struct JobEnd {
 }
 
 /// What an executor reports about a submitted job.
-pub enum Event {
+pub(crate) enum Event {
     Progress { slot: usize, line: ProgressLine },
     Finished { slot: usize, end: JobEnd },
 }
 
-pub trait Executor {
+pub(crate) trait Executor {
     /// Start (or queue) the job.
     fn submit(&mut self, job: &Submission) -> std::io::Result<()>;
     /// The next event, or `None` after at most `timeout`.
@@ -57,7 +57,7 @@ pub trait Executor {
 }
 
 /// The last `n` non-empty lines of a log, for failure messages.
-pub fn log_tail(log: &Path, n: usize) -> String {
+pub(crate) fn log_tail(log: &Path, n: usize) -> String {
     let Ok(bytes) = std::fs::read(log) else {
         return String::new();
     };

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use stages::{Backend, Input};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
+pub(crate) struct Job {
     pub key: String,
     pub label: String,
     /// Built-in stage name; `None` for `run:` stages.
@@ -35,20 +35,20 @@ pub struct Job {
 
 /// What a finished job reports back.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct JobResult {
+pub(crate) struct JobResult {
     pub ok: bool,
     pub metrics: Map<String, Value>,
     pub error: Option<String>,
 }
 
 impl Job {
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn write(&self, path: &Path) -> std::io::Result<()> {
         std::fs::write(
             path,
             serde_json::to_vec_pretty(self).expect("jobs serialize"),
         )
     }
-    pub fn read(path: &Path) -> Result<Job, String> {
+    pub(crate) fn read(path: &Path) -> Result<Job, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| format!("{}: not a job file: {e}", path.display()))
@@ -58,7 +58,7 @@ impl Job {
 /// One line of the progress protocol a job writes to its standard output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "lowercase")]
-pub enum ProgressLine {
+pub(crate) enum ProgressLine {
     Start { phase: String, total: u64 },
     Update { done: u64, message: String },
 }

@@ -20,7 +20,7 @@ use super::job::ProgressLine;
 /// How long cancelled children get to stop before SIGKILL.
 const KILL_AFTER: Duration = Duration::from_secs(5);
 
-pub struct LocalExecutor {
+pub(crate) struct LocalExecutor {
     exe: PathBuf,
     tx: Sender<Event>,
     rx: Receiver<Event>,
@@ -30,7 +30,7 @@ pub struct LocalExecutor {
 }
 
 impl LocalExecutor {
-    pub fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         let (tx, rx) = channel();
         Ok(LocalExecutor {
             exe: std::env::current_exe()?,

@@ -2,17 +2,17 @@
 //! that run instances (local processes, Slurm jobs), the child side (`pipe exec`),
 //! and what the scheduler reports to observers.
 
-pub mod attempt;
-pub mod child;
-pub mod executor;
-pub mod job;
-pub mod local;
-pub mod observer;
-pub mod plan;
-pub mod resolve;
-pub mod scheduler;
-pub mod signals;
-pub mod slurm;
-pub mod summary;
+pub(crate) mod attempt;
+pub(crate) mod child;
+pub(crate) mod executor;
+pub(crate) mod job;
+pub(crate) mod local;
+pub(crate) mod observer;
+pub(crate) mod plan;
+pub(crate) mod resolve;
+pub(crate) mod scheduler;
+pub(crate) mod signals;
+pub(crate) mod slurm;
+pub(crate) mod summary;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@
 use super::job::ProgressLine;
 use super::summary::Status;
 
-pub trait Observer {
+pub(crate) trait Observer {
     /// Found valid in the cache; not run.
     fn cached(&self, _label: &str) {}
     /// Not run (an input failed, `--fail-fast`, an interrupt).
@@ -25,7 +25,7 @@ pub trait Observer {
 /// Records every event as a line (`started a`, `ran a`…), for tests.
 #[cfg(test)]
 #[derive(Default)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     pub lines: std::sync::Mutex<Vec<String>>,
 }
 
@@ -34,7 +34,7 @@ impl Recorder {
     fn push(&self, line: String) {
         self.lines.lock().expect("recorder lock").push(line);
     }
-    pub fn take(&self) -> Vec<String> {
+    pub(crate) fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.lines.lock().expect("recorder lock"))
     }
 }

@@ -9,7 +9,7 @@ use crate::graph::Dag;
 use crate::spec::Pipeline;
 
 /// What one instance would do.
-pub struct PlanLine {
+pub(crate) struct PlanLine {
     pub label: String,
     pub variations: Vec<String>,
     pub action: &'static str,
@@ -17,7 +17,7 @@ pub struct PlanLine {
     pub key: Option<String>,
 }
 
-pub fn plan(
+pub(crate) fn plan(
     pipeline: &Pipeline,
     dag: &Dag,
     cache: &Cache,

@@ -9,14 +9,14 @@ use crate::graph::{Dag, Instance};
 
 /// The upstream output an instance reads: key and content digest.
 #[derive(Debug, Clone)]
-pub struct Produced {
+pub(crate) struct Produced {
     pub key: String,
     pub digest: String,
 }
 
 /// A key with what went into it (for the manifest and for `plan` reasons).
 #[derive(Debug, Clone)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub key: String,
     pub inputs: Vec<InputRecord>,
     pub externals: Vec<ExternalRecord>,
@@ -24,7 +24,7 @@ pub struct Resolved {
 
 /// The key of instance `i` given its upstream outputs (`produced[u]` for each need).
 /// Fails when an external input cannot be read.
-pub fn resolve(
+pub(crate) fn resolve(
     cache: &Cache,
     dag: &Dag,
     i: usize,
@@ -87,7 +87,7 @@ fn external_digests(cache: &Cache, inst: &Instance) -> Result<Vec<ExternalRecord
 }
 
 /// Why an instance must run, compared with the last run of the same instance.
-pub fn reason(cache: &Cache, pipeline: &str, inst: &Instance, now: &Resolved) -> String {
+pub(crate) fn reason(cache: &Cache, pipeline: &str, inst: &Instance, now: &Resolved) -> String {
     let Some(r) = crate::cache::refs::read(cache, pipeline, &inst.label(), &inst.variations) else {
         return "new".into();
     };

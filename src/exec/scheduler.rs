@@ -14,7 +14,7 @@ use super::attempt::Env;
 use super::executor::{Event, Executor, JobEnd, Submission};
 use super::observer::Observer;
 use super::resolve::{self, Produced, Resolved};
-pub use super::summary::{InstanceReport, RunSummary, Status};
+pub(crate) use super::summary::{InstanceReport, RunSummary, Status};
 use crate::cache::lock::{self, InstanceLock};
 use crate::cache::manifest::Manifest;
 use crate::cache::store::Attempt;
@@ -23,7 +23,7 @@ use crate::exit_codes;
 use crate::graph::Dag;
 
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// Most instances submitted at once (running locally, or queued on a cluster).
     pub jobs: usize,
     /// Stage names whose instances rerun even when cached.
@@ -422,7 +422,7 @@ impl<'a> RunState<'a> {
 
 /// Run `dag` with `exec`, telling `obs` what happens; stop early when `interrupt` is
 /// set (by a signal handler).
-pub fn run(
+pub(crate) fn run(
     env: Env<'_>,
     opts: &RunOptions,
     exec: &mut dyn Executor,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// The interrupt flag, set by the first SIGINT / SIGTERM.
-pub fn interrupt_flag() -> std::io::Result<Arc<AtomicBool>> {
+pub(crate) fn interrupt_flag() -> std::io::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM] {
         // order matters: the conditional exit sees the flag before this call sets it

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Status {
+pub(crate) enum Status {
     Cached,
     Ran,
     Failed(String),
@@ -18,7 +18,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn word(&self) -> &'static str {
+    pub(crate) fn word(&self) -> &'static str {
         match self {
             Status::Cached => "cached",
             Status::Ran => "ran",
@@ -31,7 +31,7 @@ impl Status {
 
 /// What happened to one instance.
 #[derive(Debug, Clone)]
-pub struct InstanceReport {
+pub(crate) struct InstanceReport {
     pub label: String,
     pub stage: String,
     pub uses: String,
@@ -46,7 +46,7 @@ pub struct InstanceReport {
     pub out_dir: Option<PathBuf>,
 }
 
-pub struct RunSummary {
+pub(crate) struct RunSummary {
     pub instances: Vec<InstanceReport>,
     pub seconds: f64,
     /// The run was stopped by SIGINT / SIGTERM.
@@ -54,7 +54,7 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    pub fn failed(&self) -> usize {
+    pub(crate) fn failed(&self) -> usize {
         self.instances
             .iter()
             .filter(|r| matches!(r.status, Status::Failed(_)))

@@ -6,6 +6,7 @@ use std::path::{Component, Path};
 
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
+use stages::params::ParamProblem;
 use stages::{Backend, ParamKind, Stage};
 
 use super::instance::{External, Instance};
@@ -145,7 +146,7 @@ fn cycle_path(
 }
 
 /// Every instance of every variation, deduplicated.
-pub fn expand(p: &Pipeline, rep: &Reporter) -> Result<Vec<Instance>, Vec<SpecError>> {
+pub(crate) fn expand(p: &Pipeline, rep: &Reporter) -> Result<Vec<Instance>, Vec<SpecError>> {
     let mut errs = Errors {
         rep,
         list: Vec::new(),
@@ -207,7 +208,7 @@ fn override_target_errors(p: &Pipeline, v: &Variation, errs: &mut Errors) {
                 Some("override a `params:` entry it uses instead".into()),
             ),
             Action::Uses(stage) => {
-                let names: Vec<String> = stage.params().into_iter().map(|s| s.name).collect();
+                let names: Vec<String> = stage.schema().specs.into_iter().map(|s| s.name).collect();
                 if !names.contains(&o.key) {
                     let help = suggest(&o.key, names.iter().map(String::as_str));
                     errs.add(
@@ -551,7 +552,7 @@ fn resolve_uses(
     inst: &mut Instance,
     errs: &mut Errors,
 ) {
-    let schema = stage.params();
+    let schema = stage.schema();
     let mut given: IndexMap<String, Given> = IndexMap::new();
     for (k, v) in &def.with {
         given.insert(
@@ -574,7 +575,7 @@ fn resolve_uses(
         );
     }
     for (axis, value) in cell {
-        if schema.iter().any(|s| &s.name == axis) {
+        if schema.specs.iter().any(|s| &s.name == axis) {
             if let Some(g) = given.get(axis) {
                 if g.origin == "with" {
                     errs.add(
@@ -599,10 +600,13 @@ fn resolve_uses(
             );
         }
     }
+    // Unknown names (with suggestions) and `${...}` interpolation are the engine's;
+    // types, coercion and defaults are the stage library's one resolver.
+    let mut values: Vec<(String, Value)> = Vec::new();
     for (k, g) in &given {
-        let Some(spec) = schema.iter().find(|s| &s.name == k) else {
+        if !schema.specs.iter().any(|s| &s.name == k) {
             if g.origin == "with" {
-                let help = suggest(k, schema.iter().map(|s| s.name.as_str()));
+                let help = suggest(k, schema.specs.iter().map(|s| s.name.as_str()));
                 let span = def.with_keys.get(k).copied().or(g.span);
                 errs.add(
                     span,
@@ -619,9 +623,9 @@ fn resolve_uses(
                 );
             }
             continue;
-        };
-        let value = match scope.apply(&g.value) {
-            Ok(v) => v,
+        }
+        match scope.apply(&g.value) {
+            Ok(v) => values.push((k.clone(), v)),
             Err(e) => {
                 errs.add(
                     g.span,
@@ -629,24 +633,26 @@ fn resolve_uses(
                     "here",
                     Some(e.help),
                 );
-                continue;
             }
+        }
+    }
+    let problems =
+        match stages::params::resolve(&schema.specs, values.iter().map(|(k, v)| (k.as_str(), v))) {
+            Ok(resolved) => {
+                inst.params = resolved.0;
+                Vec::new()
+            }
+            Err(problems) => problems,
         };
-        match spec.kind.coerce(&value) {
-            Ok(v) => {
-                if spec.kind == ParamKind::Path {
-                    if let Some(s) = v.as_str() {
-                        inst.externals.push(External {
-                            what: format!("param {k}"),
-                            param: Some(k.clone()),
-                            path: p.root.join(s),
-                            hint: Some(spec.if_missing.clone().unwrap_or_else(|| spec.doc.clone())),
-                        });
-                    }
-                }
-                inst.params.insert(k.clone(), v);
-            }
-            Err(why) => {
+    for problem in problems {
+        match problem {
+            ParamProblem::Invalid { name, why } => {
+                let g = &given[&name];
+                let doc = schema
+                    .specs
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map(|s| s.doc.clone());
                 let via = if g.origin == "with" {
                     String::new()
                 } else {
@@ -655,37 +661,47 @@ fn resolve_uses(
                 errs.add(
                     g.span,
                     format!(
-                        "stage `{}`{cell_label}, parameter `{k}`: {why}{via}",
+                        "stage `{}`{cell_label}, parameter `{name}`: {why}{via}",
                         def.name
                     ),
                     "wrong type",
-                    Some(format!("`{k}`: {}", spec.doc)),
+                    Some(format!("`{name}`: {}", doc.unwrap_or_default())),
                 );
             }
+            // given, but its `${...}` could not be resolved: reported above
+            ParamProblem::Missing { name } if given.contains_key(&name) => {}
+            ParamProblem::Missing { name } => {
+                let doc = schema
+                    .specs
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map(|s| s.doc.clone());
+                errs.add(
+                    def.name_span,
+                    format!(
+                        "stage `{}` ({}) needs parameter `{name}`",
+                        def.name,
+                        stage.name(),
+                    ),
+                    "missing parameter",
+                    Some(format!(
+                        "add `with: {{ {name}: ... }}` — {}",
+                        doc.unwrap_or_default()
+                    )),
+                );
+            }
+            // filtered out above
+            ParamProblem::Unknown { .. } => {}
         }
     }
-    for spec in &schema {
-        if inst.params.contains_key(&spec.name) || given.contains_key(&spec.name) {
-            continue;
-        }
-        match &spec.default {
-            Some(d) => {
-                inst.params.insert(spec.name.clone(), d.clone());
-            }
-            None => errs.add(
-                def.name_span,
-                format!(
-                    "stage `{}` ({}) needs parameter `{}`",
-                    def.name,
-                    stage.name(),
-                    spec.name
-                ),
-                "missing parameter",
-                Some(format!(
-                    "add `with: {{ {}: ... }}` — {}",
-                    spec.name, spec.doc
-                )),
-            ),
+    for spec in schema.specs.iter().filter(|s| s.kind == ParamKind::Path) {
+        if let Some(path) = inst.params.get(&spec.name).and_then(Value::as_str) {
+            inst.externals.push(External {
+                what: format!("param {}", spec.name),
+                param: Some(spec.name.clone()),
+                path: p.root.join(path),
+                hint: Some(spec.if_missing.clone().unwrap_or_else(|| spec.doc.clone())),
+            });
         }
     }
     inst.seed = match inst.params.get("seed").and_then(Value::as_i64) {
@@ -694,8 +710,8 @@ fn resolve_uses(
     };
     if errs.list.is_empty() {
         let resolved = stages::Params(inst.params.clone());
-        inst.inert = stage
-            .inert_params(&resolved)
+        inst.inert = schema
+            .inert(&resolved)
             .into_iter()
             .map(String::from)
             .collect();

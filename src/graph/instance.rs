@@ -11,7 +11,7 @@ use crate::spec::Action;
 /// A file or folder an instance reads from outside the cache (a `path` parameter or
 /// a `run:` stage's `deps`). Its content digest goes into the cache key.
 #[derive(Debug, Clone)]
-pub struct External {
+pub(crate) struct External {
     /// `param path`, `deps[0]`...
     pub what: String,
     /// The parameter it fills, for `Path` parameters.
@@ -22,7 +22,7 @@ pub struct External {
 }
 
 #[derive(Debug, Clone)]
-pub struct Instance {
+pub(crate) struct Instance {
     /// The stage's name in the pipeline file.
     pub stage: String,
     pub action: Action,
@@ -32,7 +32,7 @@ pub struct Instance {
     /// stages: `command`, `deps`, `outs`.
     pub params: Map<String, Value>,
     /// Parameters the stage declares irrelevant given the others
-    /// (`Stage::inert_params`): passed to the stage, left out of the cache key.
+    /// (`ParamSet::inert`, through `Stage::schema`): passed to the stage, left out of the cache key.
     pub inert: Vec<String>,
     pub externals: Vec<External>,
     /// Upstream instances, in `needs` order.
@@ -51,7 +51,7 @@ pub struct Instance {
 
 impl Instance {
     /// The parameters that identify the outputs: `params` without the inert ones.
-    pub fn key_params(&self) -> Map<String, Value> {
+    pub(crate) fn key_params(&self) -> Map<String, Value> {
         self.params
             .iter()
             .filter(|(k, _)| !self.inert.iter().any(|i| i == *k))
@@ -60,7 +60,7 @@ impl Instance {
     }
 
     /// `teacher[target=arousal, fold=0]`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         if self.cell.is_empty() {
             return self.stage.clone();
         }
@@ -73,7 +73,7 @@ impl Instance {
     }
 
     /// `train-teacher` or `run`.
-    pub fn uses(&self) -> &str {
+    pub(crate) fn uses(&self) -> &str {
         match &self.action {
             Action::Uses(s) => s.name(),
             Action::Run(_) => "run",
@@ -82,7 +82,7 @@ impl Instance {
 }
 
 /// A JSON value as a user would write it (strings unquoted).
-pub fn show(v: &Value) -> String {
+pub(crate) fn show(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),

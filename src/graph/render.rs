@@ -20,7 +20,7 @@ fn variations(dag: &Dag, i: usize, all: usize) -> String {
     }
 }
 
-pub fn render(dag: &Dag, format: Format, variation_count: usize) -> String {
+pub(crate) fn render(dag: &Dag, format: Format, variation_count: usize) -> String {
     let mut out = String::new();
     match format {
         Format::Text => {

@@ -1,59 +1,174 @@
-//! Gathers what a report shows from a finished run: evaluation summaries
-//! (`metrics.json` with a `summary` list, as the `evaluate` stage writes), per-fold
-//! scores and learning curves (`learning_curve.csv` of training stages).
+//! Gathers what the report shows from a finished run: the `report.json` each
+//! instance wrote (`stages::report`, documented in `docs/report.md`), merged across
+//! instances, with labels told apart by variation and matrix cell.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use serde_json::Value;
+use stages::report::{Cell, Figure, ReportFile, Section, Series, Show, Table, REPORT_JSON};
 
 use crate::exec::summary::{InstanceReport, RunSummary, Status};
 
-/// Mean ± std over folds of one model on one target.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoreRow {
-    /// Upstream stage name (`/teacher` appended for a teacher's own scores).
-    pub model: String,
-    /// Variations the row belongs to ("" when shared by all).
-    pub variation: String,
-    pub target: String,
-    pub folds: u64,
-    pub accuracy: (f64, f64),
-    pub f1: (f64, f64),
-    pub macro_f1: (f64, f64),
+/// A section with the instance that wrote it.
+#[derive(Debug, Clone)]
+pub(crate) struct Text {
+    pub title: String,
+    pub markdown: String,
 }
 
-impl ScoreRow {
-    pub fn label(&self) -> String {
+/// A row as the report shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ShownRow {
+    /// The label with its cell tag.
+    pub label: String,
+    /// The variations the row belongs to ("" = all).
+    pub variation: String,
+    pub values: Vec<Cell>,
+}
+
+impl ShownRow {
+    /// The label with ` [variation]`, as Markdown and the console show it.
+    pub(crate) fn shown_label(&self) -> String {
         if self.variation.is_empty() {
-            self.model.clone()
+            self.label.clone()
         } else {
-            format!("{} [{}]", self.model, self.variation)
+            format!("{} [{}]", self.label, self.variation)
         }
     }
 }
 
+/// A table, its rows from every instance that declared it.
 #[derive(Debug, Clone)]
-pub struct FoldScore {
-    pub label: String,
-    pub target: String,
-    pub fold: i64,
-    pub accuracy: f64,
+pub(crate) struct ShownTable {
+    pub id: String,
+    pub title: String,
+    pub intro: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<ShownRow>,
+    pub csv: Option<String>,
+    pub show: Vec<Show>,
 }
 
+/// One item of the report, in layout order.
 #[derive(Debug, Clone)]
-pub struct Curve {
-    pub label: String,
-    pub target: String,
-    /// (epoch, train loss, val loss, val accuracy)
-    pub points: Vec<(f64, f64, f64, f64)>,
+pub(crate) enum Item {
+    Table(ShownTable),
+    Figure(Figure),
+    Section(Text),
 }
 
+/// What a run's instances declared for the report.
 #[derive(Debug, Default)]
-pub struct Collected {
-    pub scores: Vec<ScoreRow>,
-    pub folds: Vec<FoldScore>,
-    pub curves: Vec<Curve>,
+pub(crate) struct Collected {
+    /// Merged, in layout order (`order`, then first appearance).
+    pub items: Vec<Item>,
+    /// `report.json` files that could not be read: (instance, why).
+    pub unreadable: Vec<(String, String)>,
+}
+
+impl Collected {
+    pub(crate) fn tables(&self) -> impl Iterator<Item = &ShownTable> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Table(t) => Some(t),
+            _ => None,
+        })
+    }
+}
+
+/// How the labels of one instance's items are completed.
+struct Labeller<'a> {
+    instance: &'a InstanceReport,
+    /// The instance's variations, e.g. "v2,v3" ("" when it is in all of them).
+    variation: String,
+    /// Pipeline stages whose instances differ between variations.
+    varying: &'a BTreeSet<&'a str>,
+}
+
+impl Labeller<'_> {
+    /// ` (axis=value, …)` for the cell's axes not in `merge_axes`.
+    fn cell_tag(&self, merge_axes: &[String]) -> String {
+        let axes: Vec<String> = self
+            .instance
+            .cell
+            .iter()
+            .filter(|(axis, _)| !merge_axes.contains(axis))
+            .map(|(axis, v)| match v {
+                Value::String(s) => format!("{axis}={s}"),
+                other => format!("{axis}={other}"),
+            })
+            .collect();
+        if axes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", axes.join(","))
+        }
+    }
+
+    /// The label with its cell tag, and the variation it belongs to ("" = all).
+    fn complete(
+        &self,
+        label: &mut Option<String>,
+        source: &mut Option<String>,
+        merge_axes: &[String],
+    ) -> String {
+        if label.is_none() {
+            *label = Some(self.instance.stage.clone());
+            *source = Some(self.instance.stage.clone());
+        }
+        let Some(src) = source.as_deref() else {
+            return String::new();
+        };
+        let variation = if self.varying.contains(src) {
+            self.variation.clone()
+        } else {
+            String::new()
+        };
+        if let Some(l) = label.as_mut() {
+            l.push_str(&self.cell_tag(merge_axes));
+        }
+        variation
+    }
+
+    /// Label shown in Markdown and on the console: ` [variation]` appended.
+    fn shown(&self, label: &mut Option<String>, source: &mut Option<String>, axes: &[String]) {
+        let variation = self.complete(label, source, axes);
+        if let (Some(l), false) = (label.as_mut(), variation.is_empty()) {
+            l.push_str(&format!(" [{variation}]"));
+        }
+    }
+
+    fn table(&self, t: Table) -> ShownTable {
+        let rows = t
+            .rows
+            .into_iter()
+            .map(|mut row| {
+                let variation = self.complete(&mut row.label, &mut row.source, &t.merge_axes);
+                ShownRow {
+                    label: row.label.unwrap_or_default(),
+                    variation,
+                    values: row.values,
+                }
+            })
+            .collect();
+        ShownTable {
+            id: t.id,
+            title: t.title,
+            intro: t.intro,
+            columns: t.columns,
+            rows,
+            csv: t.csv,
+            show: t.show,
+        }
+    }
+
+    fn figure(&self, mut f: Figure) -> Figure {
+        for panel in &mut f.panels {
+            for s in panel.categories.iter_mut().chain(panel.series.iter_mut()) {
+                self.shown(&mut s.label, &mut s.source, &f.merge_axes);
+            }
+        }
+        f
+    }
 }
 
 /// Variation label of an instance: empty when it is shared by every variation.
@@ -65,151 +180,267 @@ fn variation_label(r: &InstanceReport, total: usize) -> String {
     }
 }
 
-/// The cell's other axes (not fold or target), e.g. `dataset=mahnob`: they tell
-/// apart rows of one model that a matrix over something else (a dataset swap) made.
-fn cell_tag(r: &InstanceReport) -> String {
-    r.cell
-        .iter()
-        .filter(|(axis, _)| !matches!(axis.as_str(), "fold" | "target"))
-        .map(|(axis, v)| match v {
-            Value::String(s) => format!("{axis}={s}"),
-            other => format!("{axis}={other}"),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn tagged(label: String, tag: &str) -> String {
-    if tag.is_empty() {
-        label
-    } else {
-        format!("{label} ({tag})")
+fn merge_table(into: &mut ShownTable, t: ShownTable) {
+    for row in t.rows {
+        if !into.rows.contains(&row) {
+            into.rows.push(row);
+        }
     }
 }
 
-fn mean_std(v: &Value) -> (f64, f64) {
-    (
-        v["mean"].as_f64().unwrap_or(f64::NAN),
-        v["std"].as_f64().unwrap_or(f64::NAN),
-    )
+fn merge_figure(into: &mut Figure, f: Figure) {
+    for panel in f.panels {
+        let Some(have) = into.panels.iter_mut().find(|p| p.title == panel.title) else {
+            into.panels.push(panel);
+            continue;
+        };
+        if panel.categories.is_empty() {
+            have.series.extend(panel.series);
+            continue;
+        }
+        // bars: each incoming category's index in the merged panel (appended when new);
+        // a value fills its bar where the merged series has none there yet
+        let at: Vec<usize> = panel
+            .categories
+            .into_iter()
+            .map(
+                |c| match have.categories.iter().position(|h| h.label == c.label) {
+                    Some(j) => j,
+                    None => {
+                        have.categories.push(c);
+                        have.categories.len() - 1
+                    }
+                },
+            )
+            .collect();
+        let n = have.categories.len();
+        for s in panel.series {
+            let i = match have.series.iter().position(|h| h.label == s.label) {
+                Some(i) => i,
+                None => {
+                    have.series.push(Series {
+                        values: Vec::new(),
+                        ..s.clone()
+                    });
+                    have.series.len() - 1
+                }
+            };
+            let h = &mut have.series[i];
+            h.values.resize(n, None);
+            for (k, v) in s.values.iter().enumerate() {
+                if let (Some(&j), Some(v)) = (at.get(k), v) {
+                    h.values[j].get_or_insert(*v);
+                }
+            }
+        }
+        for h in &mut have.series {
+            h.values.resize(n, None);
+        }
+    }
 }
 
-pub fn collect(summary: &RunSummary, variation_count: usize) -> Collected {
-    let mut c = Collected::default();
-    // stages whose instances differ between variations (their rows get a variation label)
+/// What the engine refuses in a `report.json` besides what its types say: file names
+/// that leave the report folder or replace the engine's own files, rows whose length
+/// does not match the columns.
+fn check(file: &ReportFile) -> Result<(), String> {
+    let plain = |name: &str, ext: &str| {
+        let ok = !name.is_empty()
+            && !name.contains(['/', '\\'])
+            && !name.starts_with('.')
+            && name.ends_with(ext);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{name}` must be a plain file name ending in `{ext}`"
+            ))
+        }
+    };
+    for t in &file.tables {
+        if let Some(csv) = &t.csv {
+            plain(csv, ".csv")?;
+        }
+        let want = t.columns.len().saturating_sub(1);
+        if let Some(r) = t.rows.iter().find(|r| r.values.len() != want) {
+            return Err(format!(
+                "table `{}`: a row has {} values for {} columns after the label",
+                t.id,
+                r.values.len(),
+                want
+            ));
+        }
+    }
+    for f in &file.figures {
+        plain(&f.file, ".png")?;
+    }
+    Ok(())
+}
+
+fn read(path: &std::path::Path) -> Result<Option<ReportFile>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let version = value.get("schema_version").and_then(Value::as_u64);
+    if version != Some(u64::from(stages::report::REPORT_SCHEMA)) {
+        return Err(format!(
+            "schema_version {} (this pipe reads {})",
+            version.map_or("missing".to_string(), |v| v.to_string()),
+            stages::report::REPORT_SCHEMA
+        ));
+    }
+    let file: ReportFile = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    check(&file)?;
+    Ok(Some(file))
+}
+
+pub(crate) fn collect(summary: &RunSummary, variation_count: usize) -> Collected {
     let varying: BTreeSet<&str> = summary
         .instances
         .iter()
         .filter(|r| r.variations.len() < variation_count)
         .map(|r| r.stage.as_str())
         .collect();
+    let mut c = Collected::default();
+    let mut ordered: Vec<(i32, Item)> = Vec::new();
     for r in summary
         .instances
         .iter()
         .filter(|r| matches!(r.status, Status::Ran | Status::Cached))
     {
         let Some(dir) = &r.out_dir else { continue };
-        let own_variation = variation_label(r, variation_count);
-        let tag = cell_tag(r);
-        if let Some(m) = read_json(&dir.join("metrics.json")) {
-            if let Some(rows) = m["summary"].as_array() {
-                for g in rows {
-                    let stage = g["stage"].as_str().unwrap_or("?");
-                    let model =
-                        if g["model"].as_str() == Some("teacher") && !stage.contains("teacher") {
-                            format!("{stage}/teacher")
-                        } else {
-                            stage.to_string()
-                        };
-                    let variation = if varying.contains(stage) {
-                        own_variation.clone()
-                    } else {
-                        String::new()
-                    };
-                    let row = ScoreRow {
-                        model: tagged(model, &tag),
-                        variation,
-                        target: g["target"].as_str().unwrap_or("?").to_string(),
-                        folds: g["folds"].as_u64().unwrap_or(0),
-                        accuracy: mean_std(&g["accuracy"]),
-                        f1: mean_std(&g["f1"]),
-                        macro_f1: mean_std(&g["macro_f1"]),
-                    };
-                    if !c.scores.contains(&row) {
-                        c.scores.push(row);
-                    }
-                }
-                for i in m["instances"].as_array().into_iter().flatten() {
-                    let stage = i["stage"].as_str().unwrap_or("?");
-                    let mut label = stage.to_string();
-                    if i["model"].as_str() == Some("teacher") && !stage.contains("teacher") {
-                        label.push_str("/teacher");
-                    }
-                    if varying.contains(stage) && !own_variation.is_empty() {
-                        label = format!("{label} [{own_variation}]");
-                    }
-                    let fs = FoldScore {
-                        label: tagged(label, &tag),
-                        target: i["target"].as_str().unwrap_or("?").to_string(),
-                        fold: i["fold"].as_i64().unwrap_or(-1),
-                        accuracy: i["accuracy"].as_f64().unwrap_or(f64::NAN),
-                    };
-                    if !c
-                        .folds
-                        .iter()
-                        .any(|f| f.label == fs.label && f.target == fs.target && f.fold == fs.fold)
-                    {
-                        c.folds.push(fs);
-                    }
-                }
+        let file = match read(&dir.join(REPORT_JSON)) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(why) => {
+                c.unreadable.push((r.label.clone(), why));
+                continue;
+            }
+        };
+        let l = Labeller {
+            instance: r,
+            variation: variation_label(r, variation_count),
+            varying: &varying,
+        };
+        for t in file.tables {
+            let order = t.order;
+            let t = l.table(t);
+            match ordered
+                .iter_mut()
+                .find_map(|(_, i)| matches!(i, Item::Table(x) if x.id == t.id).then_some(i))
+            {
+                Some(Item::Table(have)) => merge_table(have, t),
+                _ => ordered.push((order, Item::Table(t))),
             }
         }
-        if let Some(points) = read_curve(&dir.join("learning_curve.csv")) {
-            let label = if own_variation.is_empty() {
-                r.stage.clone()
-            } else {
-                format!("{} [{own_variation}]", r.stage)
-            };
-            let target = r
-                .cell
-                .get("target")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            c.curves.push(Curve {
-                label: tagged(label, &tag),
-                target,
-                points,
-            });
+        for f in file.figures {
+            let f = l.figure(f);
+            match ordered
+                .iter_mut()
+                .find_map(|(_, i)| matches!(i, Item::Figure(x) if x.file == f.file).then_some(i))
+            {
+                Some(Item::Figure(have)) => merge_figure(have, f),
+                _ => ordered.push((f.order, Item::Figure(f))),
+            }
+        }
+        for Section {
+            title,
+            markdown,
+            order,
+        } in file.sections
+        {
+            let title = title.unwrap_or_else(|| format!("{} ({})", r.label, r.uses));
+            ordered.push((order, Item::Section(Text { title, markdown })));
         }
     }
+    // stable: equal `order` keeps first appearance
+    ordered.sort_by_key(|(order, _)| *order);
+    c.items = ordered.into_iter().map(|(_, i)| i).collect();
     c
 }
 
-fn read_json(p: &Path) -> Option<Value> {
-    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stages::report::{FigureKind, Panel};
 
-/// `epoch,train_loss,val_loss,val_acc` rows.
-fn read_curve(p: &Path) -> Option<Vec<(f64, f64, f64, f64)>> {
-    let text = std::fs::read_to_string(p).ok()?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next()?.split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let (e, tl, vl, va) = (
-        col("epoch")?,
-        col("train_loss")?,
-        col("val_loss")?,
-        col("val_acc")?,
-    );
-    let points: Vec<_> = lines
-        .filter_map(|l| {
-            let f: Vec<f64> = l
-                .split(',')
-                .map(|x| x.trim().parse().unwrap_or(f64::NAN))
-                .collect();
-            Some((*f.get(e)?, *f.get(tl)?, *f.get(vl)?, *f.get(va)?))
-        })
-        .collect();
-    (!points.is_empty()).then_some(points)
+    fn bars(categories: &[&str], series: &[(&str, &[Option<f64>])]) -> Figure {
+        Figure {
+            file: "b.png".into(),
+            title: "b".into(),
+            kind: FigureKind::Bars,
+            x_label: String::new(),
+            y_label: String::new(),
+            range: None,
+            integer_x: false,
+            mean_of_same_label: false,
+            panels: vec![Panel {
+                title: "p".into(),
+                categories: categories.iter().map(|c| Series::named(c, None)).collect(),
+                series: series
+                    .iter()
+                    .map(|(l, v)| Series {
+                        values: v.to_vec(),
+                        ..Series::named(l, None)
+                    })
+                    .collect(),
+            }],
+            merge_axes: Vec::new(),
+            order: 0,
+        }
+    }
+
+    #[test]
+    fn merged_bars_keep_every_value_under_its_category() {
+        let mut have = bars(&["A", "B"], &[("arousal", &[Some(1.0), Some(2.0)])]);
+        merge_figure(
+            &mut have,
+            bars(
+                &["B", "C"],
+                &[
+                    ("valence", &[Some(3.0), Some(4.0)]),
+                    ("arousal", &[Some(9.0), Some(5.0)]),
+                ],
+            ),
+        );
+        let p = &have.panels[0];
+        let labels: Vec<_> = p
+            .categories
+            .iter()
+            .map(|c| c.label.clone().unwrap())
+            .collect();
+        assert_eq!(labels, ["A", "B", "C"]);
+        // arousal: B keeps its first value, C is new
+        assert_eq!(p.series[0].values, [Some(1.0), Some(2.0), Some(5.0)]);
+        // valence: B and C, nothing for A
+        assert_eq!(p.series[1].values, [None, Some(3.0), Some(4.0)]);
+    }
+
+    #[test]
+    fn file_names_outside_the_report_folder_and_ragged_rows_are_refused() {
+        let file = |json: &str| -> ReportFile { serde_json::from_str(json).unwrap() };
+        let table = |csv: &str, values: &str| {
+            file(&format!(
+                r#"{{"schema_version": 1, "tables": [{{"id": "t", "title": "t", "columns": ["a", "b"], "csv": "{csv}", "rows": [{{"label": "x", "values": {values}}}]}}]}}"#
+            ))
+        };
+        assert!(check(&table("ok.csv", "[1]")).is_ok());
+        for bad in ["../x.csv", "/tmp/x.csv", "results.json", ".csv"] {
+            let e = check(&table(bad, "[1]")).unwrap_err();
+            assert!(e.contains("plain file name"), "{bad}: {e}");
+        }
+        let e = check(&table("ok.csv", "[1, 2]")).unwrap_err();
+        assert!(e.contains("a row has 2 values for 1 columns"), "{e}");
+        let figure = file(
+            r#"{"schema_version": 1, "figures": [{"file": "index.md", "title": "f", "kind": "lines", "panels": []}]}"#,
+        );
+        assert!(check(&figure).unwrap_err().contains("`index.md`"));
+        // a mean ± std cell takes exactly `mean` and `std`
+        assert!(serde_json::from_str::<ReportFile>(
+            r#"{"schema_version": 1, "tables": [{"id": "t", "title": "t", "columns": ["a", "b"], "rows": [{"label": "x", "values": [{"mean": 1, "sd": 2}]}]}]}"#
+        )
+        .is_err());
+    }
 }

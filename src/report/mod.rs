@@ -1,9 +1,8 @@
 //! What runs print and write: progress, the instance table, result files.
 
-pub mod collect;
-pub mod paper;
-pub mod plots;
-pub mod progress;
-pub mod results;
-pub mod table;
-pub mod write;
+pub(crate) mod collect;
+pub(crate) mod plots;
+pub(crate) mod progress;
+pub(crate) mod results;
+pub(crate) mod table;
+pub(crate) mod write;

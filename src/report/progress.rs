@@ -13,7 +13,7 @@ use crate::exec::job::ProgressLine;
 use crate::exec::observer::Observer;
 use crate::exec::summary::Status;
 
-pub struct Ui {
+pub(crate) struct Ui {
     mp: MultiProgress,
     overall: ProgressBar,
     bars: Mutex<HashMap<usize, ProgressBar>>,
@@ -26,7 +26,7 @@ fn style(template: &str) -> ProgressStyle {
 }
 
 impl Ui {
-    pub fn new(total: u64, quiet: bool) -> Ui {
+    pub(crate) fn new(total: u64, quiet: bool) -> Ui {
         let tty = std::io::stderr().is_terminal() && !quiet;
         let target = if tty {
             ProgressDrawTarget::stderr()

@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 
 use crate::exec::summary::{RunSummary, Status};
 
-pub const RESULTS_SCHEMA: u32 = 1;
+pub(crate) const RESULTS_SCHEMA: u32 = 1;
 
 /// Write `results.json` into `dir`; returns its path.
-pub fn write(dir: &Path, pipeline: &str, summary: &RunSummary) -> std::io::Result<PathBuf> {
+pub(crate) fn write(dir: &Path, pipeline: &str, summary: &RunSummary) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let instances: Vec<Value> = summary
         .instances

@@ -5,7 +5,7 @@ use comfy_table::{presets, ContentArrangement, Table};
 use crate::exec::summary::{RunSummary, Status};
 
 /// `0.4s`, `12.3s`, `3m05s`, `1h02m`.
-pub fn duration(seconds: f64) -> String {
+pub(crate) fn duration(seconds: f64) -> String {
     if seconds < 60.0 {
         format!("{seconds:.1}s")
     } else if seconds < 3600.0 {
@@ -30,31 +30,28 @@ fn table() -> Table {
     t
 }
 
-/// The results table (mean ± std over folds, in %), one row per model; empty when
-/// no instance wrote evaluation scores.
-pub fn scores(c: &super::collect::Collected) -> String {
-    if c.scores.is_empty() {
-        return String::new();
+/// The tables instances asked to print after the run (`show: [console]`); empty
+/// when there are none.
+pub(crate) fn console_tables(c: &super::collect::Collected) -> String {
+    let mut out = Vec::new();
+    for t in c
+        .tables()
+        .filter(|t| t.show.contains(&stages::report::Show::Console))
+    {
+        let mut table = table();
+        table.set_header(t.columns.clone());
+        for r in &t.rows {
+            let mut row = vec![r.shown_label()];
+            row.extend(r.values.iter().map(super::write::cell));
+            table.add_row(row);
+        }
+        out.push(table.to_string());
     }
-    let mut t = table();
-    t.set_header(vec![
-        "model", "target", "accuracy", "F1", "macro-F1", "folds",
-    ]);
-    for r in &c.scores {
-        t.add_row(vec![
-            r.label(),
-            r.target.clone(),
-            super::write::pm(r.accuracy),
-            super::write::pm(r.f1),
-            super::write::pm(r.macro_f1),
-            r.folds.to_string(),
-        ]);
-    }
-    t.to_string()
+    out.join("\n")
 }
 
 /// The instances table. Times of cached instances are those of the run that made them.
-pub fn instances(summary: &RunSummary, variation_count: usize) -> String {
+pub(crate) fn instances(summary: &RunSummary, variation_count: usize) -> String {
     let mut t = table();
     let show_variations = variation_count > 1;
     let mut header = vec!["instance", "status", "time"];
@@ -86,7 +83,7 @@ pub fn instances(summary: &RunSummary, variation_count: usize) -> String {
 }
 
 /// One line: counts and wall time.
-pub fn totals(summary: &RunSummary) -> String {
+pub(crate) fn totals(summary: &RunSummary) -> String {
     let count =
         |f: &dyn Fn(&Status) -> bool| summary.instances.iter().filter(|r| f(&r.status)).count();
     let ran = count(&|s| *s == Status::Ran);

@@ -31,13 +31,13 @@ pub struct PipelineErrors {
 
 /// Builds [`SpecError`]s for one source file.
 #[derive(Clone)]
-pub struct Reporter {
+pub(crate) struct Reporter {
     pub name: String,
     pub text: Arc<str>,
 }
 
 impl Reporter {
-    pub fn error(&self, span: Option<Span>, message: impl Into<String>) -> SpecError {
+    pub(crate) fn error(&self, span: Option<Span>, message: impl Into<String>) -> SpecError {
         SpecError {
             message: message.into(),
             src: NamedSource::new(self.name.clone(), self.text.clone()),
@@ -72,7 +72,7 @@ impl SpecError {
 }
 
 /// "did you mean `x`?" for the closest candidate, if any is close enough.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
@@ -85,7 +85,10 @@ pub fn did_you_mean<'a>(
 }
 
 /// A hint listing the valid names, or suggesting the closest one.
-pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> String {
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> String {
     did_you_mean(name, candidates.clone()).unwrap_or_else(|| {
         let all: Vec<&str> = candidates.into_iter().collect();
         if all.is_empty() {

@@ -10,14 +10,14 @@ use serde_json::Value;
 use super::diagnostic::suggest;
 
 /// What references can name.
-pub struct Scope<'a> {
+pub(crate) struct Scope<'a> {
     pub params: &'a IndexMap<String, Value>,
     pub matrix: Option<&'a IndexMap<String, Value>>,
 }
 
 /// An unresolvable reference: message and hint.
 #[derive(Debug)]
-pub struct RefError {
+pub(crate) struct RefError {
     pub message: String,
     pub help: String,
 }
@@ -66,7 +66,7 @@ impl Scope<'_> {
     }
 
     /// Resolve every reference in `v`.
-    pub fn apply(&self, v: &Value) -> Result<Value, RefError> {
+    pub(crate) fn apply(&self, v: &Value) -> Result<Value, RefError> {
         match v {
             Value::String(s) => self.apply_str(s),
             Value::Array(items) => items
@@ -121,7 +121,7 @@ impl Scope<'_> {
 }
 
 /// Values of a matrix axis: a list, or `range(N)` / `range(A, B)`.
-pub fn axis_values(v: &Value) -> Result<Vec<Value>, String> {
+pub(crate) fn axis_values(v: &Value) -> Result<Vec<Value>, String> {
     match v {
         Value::Array(items) if items.is_empty() => {
             Err("a matrix axis needs at least one value".into())

@@ -1,20 +1,20 @@
 //! The pipeline file: parsing with positions, structure checks, interpolation,
 //! command-line overrides.
 
-pub mod diagnostic;
-pub mod interpolate;
-pub mod model;
+pub(crate) mod diagnostic;
+pub(crate) mod interpolate;
+pub(crate) mod model;
 mod parse;
-pub mod resources;
-pub mod span;
-pub mod yaml;
+pub(crate) mod resources;
+pub(crate) mod span;
+pub(crate) mod yaml;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use diagnostic::{PipelineErrors, Reporter, SpecError};
-pub use model::{Action, Override, Pipeline, Spanned, StageDef, Variation};
-pub use resources::ExecutorKind;
+pub(crate) use diagnostic::{PipelineErrors, Reporter, SpecError};
+pub(crate) use model::{Action, Override, Pipeline, Spanned, StageDef, Variation};
+pub(crate) use resources::ExecutorKind;
 
 /// Why a pipeline could not be loaded.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -32,14 +32,14 @@ pub enum LoadError {
 }
 
 /// A loaded file: the text (for error excerpts) and the pipeline.
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub pipeline: Pipeline,
     pub reporter: Reporter,
 }
 
 /// The folder relative paths in `file` resolve against: the nearest ancestor holding
 /// `.git` or `cache/`; else the parent of a `pipelines/` folder; else the file's folder.
-pub fn project_root(file: &Path) -> PathBuf {
+pub(crate) fn project_root(file: &Path) -> PathBuf {
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     let dir = abs
         .parent()
@@ -60,7 +60,11 @@ pub fn project_root(file: &Path) -> PathBuf {
 
 /// Read, parse and check a pipeline file's structure; apply `--set` overrides and
 /// keep only `--variation` if given.
-pub fn load(file: &Path, sets: &[String], variation: Option<&str>) -> Result<Loaded, LoadError> {
+pub(crate) fn load(
+    file: &Path,
+    sets: &[String],
+    variation: Option<&str>,
+) -> Result<Loaded, LoadError> {
     let text = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
         path: file.to_path_buf(),
         source,

@@ -10,20 +10,20 @@ use super::span::Span;
 
 /// A value with the place it came from (`None`: from the command line).
 #[derive(Debug, Clone)]
-pub struct Spanned<T> {
+pub(crate) struct Spanned<T> {
     pub value: T,
     pub span: Option<Span>,
 }
 
 impl<T> Spanned<T> {
-    pub fn new(value: T, span: Option<Span>) -> Self {
+    pub(crate) fn new(value: T, span: Option<Span>) -> Self {
         Spanned { value, span }
     }
 }
 
 /// What a stage does.
 #[derive(Clone)]
-pub enum Action {
+pub(crate) enum Action {
     /// A built-in stage (`uses:`).
     Uses(&'static dyn Stage),
     /// A shell command (`run:`).
@@ -40,7 +40,7 @@ impl std::fmt::Debug for Action {
 }
 
 #[derive(Debug, Clone)]
-pub struct StageDef {
+pub(crate) struct StageDef {
     pub name: String,
     pub name_span: Option<Span>,
     pub action: Action,
@@ -62,7 +62,7 @@ pub struct StageDef {
 
 /// One override: `student.kl: 0.2`, `params.seed: 3`.
 #[derive(Debug, Clone)]
-pub struct Override {
+pub(crate) struct Override {
     /// `params` or a stage name.
     pub scope: String,
     pub key: String,
@@ -74,13 +74,13 @@ pub struct Override {
 }
 
 #[derive(Debug, Clone)]
-pub struct Variation {
+pub(crate) struct Variation {
     pub name: String,
     pub overrides: Vec<Override>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     pub name: String,
     pub description: String,
     /// The file as given on the command line.

@@ -459,10 +459,14 @@ fn stage(cx: &mut Ctx, path: &[Seg], name: &str, v: &Y) -> Option<StageDef> {
                     let e = cx
                         .rep
                         .error(span, format!("unknown stage `{uses}` in stage `{name}`"));
-                    cx.errors.push(e.label("not a built-in stage").help(format!(
-                        "{} (`pipe stages` lists them)",
-                        suggest(&uses, names.iter().copied())
-                    )));
+                    let help = match stages::registry::renamed(&uses) {
+                        Some(new) => format!("`{uses}` was renamed: write `uses: {new}`"),
+                        None => format!(
+                            "{} (`pipe stages` lists them)",
+                            suggest(&uses, names.iter().copied())
+                        ),
+                    };
+                    cx.errors.push(e.label("not a built-in stage").help(help));
                     None
                 }
             }

@@ -33,7 +33,7 @@ pub enum ExecutorKind {
 /// What a pipeline file sets in a stage's `resources:`; the rest comes from the
 /// stage's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResourceOverrides {
+pub(crate) struct ResourceOverrides {
     pub cpus: Option<u32>,
     pub mem: Option<String>,
     pub time: Option<String>,
@@ -45,7 +45,7 @@ pub struct ResourceOverrides {
 
 impl ResourceOverrides {
     /// `base` with what the file sets.
-    pub fn apply(&self, base: Resources) -> Resources {
+    pub(crate) fn apply(&self, base: Resources) -> Resources {
         Resources {
             cpus: self.cpus.unwrap_or(base.cpus),
             mem: self.mem.clone().or(base.mem),

@@ -20,20 +20,20 @@ impl From<Span> for miette::SourceSpan {
 }
 
 /// Start offsets of the lines of a text, to turn (line, char column) into bytes.
-pub struct LineIndex<'a> {
+pub(crate) struct LineIndex<'a> {
     text: &'a str,
     starts: Vec<usize>,
 }
 
 impl<'a> LineIndex<'a> {
-    pub fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         LineIndex { text, starts }
     }
 
     /// Byte offset of 1-based `line`, 0-based character column `col`.
-    pub fn offset(&self, line: usize, col: usize) -> usize {
+    pub(crate) fn offset(&self, line: usize, col: usize) -> usize {
         let Some(&start) = self.starts.get(line.saturating_sub(1)) else {
             return self.text.len();
         };
@@ -44,7 +44,7 @@ impl<'a> LineIndex<'a> {
             .unwrap_or(self.text.len())
     }
 
-    pub fn span_at(&self, line: usize, col: usize, len: usize) -> Span {
+    pub(crate) fn span_at(&self, line: usize, col: usize, len: usize) -> Span {
         let offset = self.offset(line, col);
         Span::new(offset, len.min(self.text.len().saturating_sub(offset)))
     }

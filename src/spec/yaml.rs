@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 /// A parsed YAML value (serde_yaml's).
-pub type Value = serde_yaml::Value;
+pub(crate) type Value = serde_yaml::Value;
 
 use saphyr_parser::{Event, Parser};
 
@@ -20,29 +20,29 @@ use super::span::{LineIndex, Span};
 
 /// One step of a path into a YAML document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Seg {
+pub(crate) enum Seg {
     Key(String),
     Index(usize),
 }
 
 /// A path into the document: `stages.teacher.with.lr` is
 /// `[Key(stages), Key(teacher), Key(with), Key(lr)]`.
-pub type YamlPath = Vec<Seg>;
+pub(crate) type YamlPath = Vec<Seg>;
 
 /// Where each key and value of a document is.
 #[derive(Debug, Default, Clone)]
-pub struct SpanIndex {
+pub(crate) struct SpanIndex {
     keys: HashMap<YamlPath, Span>,
     values: HashMap<YamlPath, Span>,
 }
 
 impl SpanIndex {
     /// The span of the key at `path` (falls back to the value, then to the parent).
-    pub fn key(&self, path: &[Seg]) -> Option<Span> {
+    pub(crate) fn key(&self, path: &[Seg]) -> Option<Span> {
         self.keys.get(path).copied().or_else(|| self.value(path))
     }
     /// The span of the value at `path` (falls back to the closest ancestor).
-    pub fn value(&self, path: &[Seg]) -> Option<Span> {
+    pub(crate) fn value(&self, path: &[Seg]) -> Option<Span> {
         let mut p = path;
         loop {
             if let Some(s) = self.values.get(p) {
@@ -58,13 +58,13 @@ impl SpanIndex {
 
 /// A YAML syntax error with its position.
 #[derive(Debug)]
-pub struct SyntaxError {
+pub(crate) struct SyntaxError {
     pub message: String,
     pub span: Option<Span>,
 }
 
 /// Parse a document into a value and the positions of its parts.
-pub fn parse(text: &str) -> Result<(serde_yaml::Value, SpanIndex), SyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<(serde_yaml::Value, SpanIndex), SyntaxError> {
     let lines = LineIndex::new(text);
     let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let span = e
@@ -83,7 +83,7 @@ pub fn parse(text: &str) -> Result<(serde_yaml::Value, SpanIndex), SyntaxError> 
 }
 
 /// Parse a scalar the way it would be read inside a document (`--set k=v`).
-pub fn parse_scalar(text: &str) -> serde_yaml::Value {
+pub(crate) fn parse_scalar(text: &str) -> serde_yaml::Value {
     serde_yaml::from_str(text).unwrap_or_else(|_| serde_yaml::Value::String(text.to_string()))
 }
 

@@ -28,6 +28,15 @@ pub fn all() -> Vec<&'static dyn Stage> {
     stages
 }
 
+/// Built-in stages that were renamed: (old name, new name). A pipeline file that
+/// still uses an old name is told the new one.
+pub const RENAMED: &[(&str, &str)] = &[("deepconvnet", "train-deepconvnet")];
+
+/// The current name of a stage that was renamed from `old`.
+pub fn renamed(old: &str) -> Option<&'static str> {
+    RENAMED.iter().find(|(o, _)| *o == old).map(|(_, new)| *new)
+}
+
 /// The stage called `name`.
 pub fn find(name: &str) -> Option<&'static dyn Stage> {
     all().into_iter().find(|s| s.name() == name)

@@ -14,7 +14,7 @@
 //! forgets finished jobs after `MinJobAge`, 300 s by default) is judged by the
 //! result file `pipe exec` wrote.
 
-pub mod state;
+pub(crate) mod state;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
@@ -44,7 +44,7 @@ struct Tracked {
     state: String,
 }
 
-pub struct SlurmExecutor {
+pub(crate) struct SlurmExecutor {
     exe: PathBuf,
     /// job id → job.
     jobs: HashMap<String, Tracked>,
@@ -83,7 +83,7 @@ fn quote(p: &Path) -> String {
 
 impl SlurmExecutor {
     /// Checks that `sbatch` runs (`sbatch --version`).
-    pub fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         slurm("sbatch", &["--version".into()])?;
         Ok(SlurmExecutor {
             exe: std::env::current_exe()?,

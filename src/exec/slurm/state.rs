@@ -22,16 +22,16 @@ const FINAL: &[&str] = &[
 ];
 
 /// `CANCELLED by 1000` → `CANCELLED`.
-pub fn base_state(state: &str) -> &str {
+pub(crate) fn base_state(state: &str) -> &str {
     state.split_whitespace().next().unwrap_or(state)
 }
 
-pub fn is_final(state: &str) -> bool {
+pub(crate) fn is_final(state: &str) -> bool {
     FINAL.contains(&base_state(state))
 }
 
 /// `squeue -h -o '%i|%T'` output: job id → state.
-pub fn parse_squeue(out: &str) -> HashMap<String, String> {
+pub(crate) fn parse_squeue(out: &str) -> HashMap<String, String> {
     out.lines()
         .filter_map(|l| {
             let (id, state) = l.trim().split_once('|')?;
@@ -41,7 +41,7 @@ pub fn parse_squeue(out: &str) -> HashMap<String, String> {
 }
 
 /// One `scontrol show job -o` record: `Key=Value` pairs separated by spaces.
-pub fn parse_record(line: &str) -> HashMap<String, String> {
+pub(crate) fn parse_record(line: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut last: Option<String> = None;
     for token in line.split_whitespace() {
@@ -69,14 +69,14 @@ pub fn parse_record(line: &str) -> HashMap<String, String> {
 }
 
 /// `3:0` → (3, 0); `0:15` → (0, 15).
-pub fn parse_exit(s: &str) -> Option<(i32, i32)> {
+pub(crate) fn parse_exit(s: &str) -> Option<(i32, i32)> {
     let (code, signal) = s.split_once(':')?;
     Some((code.parse().ok()?, signal.parse().ok()?))
 }
 
 /// How a job that reached final state `record["JobState"]` ended, in words users
 /// read in the run's failure message.
-pub fn job_end(id: &str, record: &HashMap<String, String>, submissions: u32) -> JobEnd {
+pub(crate) fn job_end(id: &str, record: &HashMap<String, String>, submissions: u32) -> JobEnd {
     let state = record
         .get("JobState")
         .map(|s| base_state(s).to_string())

@@ -36,14 +36,14 @@ use std::path::{Path, PathBuf};
 use crate::stage::StageError;
 
 /// Bytes per sample in BDF (EDF has 2).
-pub const BYTES_PER_SAMPLE: usize = 3;
+pub(crate) const BYTES_PER_SAMPLE: usize = 3;
 /// Smallest and largest 24-bit two's-complement value.
-pub const DIGITAL_MIN_24: i32 = -8_388_608;
-pub const DIGITAL_MAX_24: i32 = 8_388_607;
+pub(crate) const DIGITAL_MIN_24: i32 = -8_388_608;
+pub(crate) const DIGITAL_MAX_24: i32 = 8_388_607;
 /// The label of BioSemi's trigger/status channel.
-pub const STATUS_LABEL: &str = "Status";
+pub(crate) const STATUS_LABEL: &str = "Status";
 /// Mask of the trigger inputs in a Status value.
-pub const TRIGGER_MASK: i32 = 0xFFFF;
+pub(crate) const TRIGGER_MASK: i32 = 0xFFFF;
 
 const FIXED_HEADER: usize = 256;
 const SIGNAL_HEADER: usize = 256;
@@ -84,7 +84,7 @@ impl From<BdfError> for StageError {
 
 /// The header of one signal.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SignalHeader {
+pub(crate) struct SignalHeader {
     pub label: String,
     pub transducer: String,
     pub physical_dimension: String,
@@ -99,7 +99,7 @@ pub struct SignalHeader {
 
 impl SignalHeader {
     /// A signal with BioSemi's full 24-bit digital range.
-    pub fn new(
+    pub(crate) fn new(
         label: &str,
         dimension: &str,
         physical_min: f64,
@@ -121,7 +121,7 @@ impl SignalHeader {
     }
 
     /// BioSemi's Status channel: raw integers (physical range = digital range).
-    pub fn status(samples_per_record: usize) -> Self {
+    pub(crate) fn status(samples_per_record: usize) -> Self {
         let mut h = SignalHeader::new(
             STATUS_LABEL,
             "Boolean",
@@ -135,24 +135,25 @@ impl SignalHeader {
     }
 
     /// Whether this is an EDF+/BDF+ annotation signal (text, not samples).
-    pub fn is_annotation(&self) -> bool {
+    pub(crate) fn is_annotation(&self) -> bool {
         self.label == "BDF Annotations" || self.label == "EDF Annotations"
     }
 
     /// `physical = gain * digital + offset`.
-    pub fn gain_offset(&self) -> (f64, f64) {
+    pub(crate) fn gain_offset(&self) -> (f64, f64) {
         let gain = (self.physical_max - self.physical_min)
             / (f64::from(self.digital_max) - f64::from(self.digital_min));
         (gain, self.physical_min - gain * f64::from(self.digital_min))
     }
 
-    pub fn to_physical(&self, digital: i32) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn to_physical(&self, digital: i32) -> f64 {
         let (gain, offset) = self.gain_offset();
         gain * f64::from(digital) + offset
     }
 
     /// The nearest digital value, clamped to the digital range (NaN → digital min).
-    pub fn to_digital(&self, physical: f64) -> i32 {
+    pub(crate) fn to_digital(&self, physical: f64) -> i32 {
         let (gain, offset) = self.gain_offset();
         let d = ((physical - offset) / gain).round();
         if d.is_nan() {
@@ -164,7 +165,7 @@ impl SignalHeader {
 
 /// The file-level header.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BdfHeader {
+pub(crate) struct BdfHeader {
     pub patient: String,
     pub recording: String,
     /// `dd.mm.yy`
@@ -181,26 +182,27 @@ pub struct BdfHeader {
 
 impl BdfHeader {
     /// Samples per second of signal `i`.
-    pub fn sample_rate(&self, i: usize) -> Option<f64> {
+    pub(crate) fn sample_rate(&self, i: usize) -> Option<f64> {
         self.signals
             .get(i)
             .map(|s| s.samples_per_record as f64 / self.record_duration)
     }
 
+    #[cfg(test)]
     /// Total samples of signal `i`.
-    pub fn samples(&self, i: usize) -> Option<usize> {
+    pub(crate) fn samples(&self, i: usize) -> Option<usize> {
         self.signals
             .get(i)
             .map(|s| s.samples_per_record * self.records)
     }
 
     /// Index of the signal labelled `label` (exact match after trimming).
-    pub fn signal_index(&self, label: &str) -> Option<usize> {
+    pub(crate) fn signal_index(&self, label: &str) -> Option<usize> {
         self.signals.iter().position(|s| s.label == label)
     }
 
     /// BDF+ files whose records are not contiguous in time ("BDF+D").
-    pub fn is_discontinuous(&self) -> bool {
+    pub(crate) fn is_discontinuous(&self) -> bool {
         self.reserved.starts_with("BDF+D")
     }
 
@@ -440,7 +442,7 @@ fn parse_header(
 }
 
 /// Reads a BDF file. Opening reads and checks the header; data are decoded on demand.
-pub struct BdfReader<R> {
+pub(crate) struct BdfReader<R> {
     path: PathBuf,
     inner: R,
     header: BdfHeader,
@@ -451,7 +453,7 @@ pub struct BdfReader<R> {
 }
 
 impl BdfReader<BufReader<File>> {
-    pub fn open(path: &Path) -> Result<Self, BdfError> {
+    pub(crate) fn open(path: &Path) -> Result<Self, BdfError> {
         let file =
             File::open(path).map_err(|e| BdfError::new(path, format!("cannot open: {e}")))?;
         BdfReader::new(BufReader::new(file), path)
@@ -460,7 +462,7 @@ impl BdfReader<BufReader<File>> {
 
 impl<R: Read + Seek> BdfReader<R> {
     /// Read the header of `inner`; `path` names the file in errors.
-    pub fn new(mut inner: R, path: &Path) -> Result<Self, BdfError> {
+    pub(crate) fn new(mut inner: R, path: &Path) -> Result<Self, BdfError> {
         let io = |e: std::io::Error| BdfError::new(path, format!("read error: {e}"));
         let file_len = inner.seek(SeekFrom::End(0)).map_err(io)?;
         inner.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -500,12 +502,8 @@ impl<R: Read + Seek> BdfReader<R> {
         })
     }
 
-    pub fn header(&self) -> &BdfHeader {
+    pub(crate) fn header(&self) -> &BdfHeader {
         &self.header
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn check_request(&self, signals: &[usize], records: &Range<usize>) -> Result<(), BdfError> {
@@ -571,7 +569,7 @@ impl<R: Read + Seek> BdfReader<R> {
     }
 
     /// Raw digital values of `signals` over `records` (one vector per signal).
-    pub fn read_digital(
+    pub(crate) fn read_digital(
         &mut self,
         signals: &[usize],
         records: Range<usize>,
@@ -588,7 +586,7 @@ impl<R: Read + Seek> BdfReader<R> {
     }
 
     /// Physical values of `signals` over `records` (one vector per signal).
-    pub fn read_physical(
+    pub(crate) fn read_physical(
         &mut self,
         signals: &[usize],
         records: Range<usize>,
@@ -614,7 +612,8 @@ impl<R: Read + Seek> BdfReader<R> {
     }
 
     /// All records of one signal, physical values.
-    pub fn read_signal(&mut self, signal: usize) -> Result<Vec<f32>, BdfError> {
+    #[cfg(test)]
+    pub(crate) fn read_signal(&mut self, signal: usize) -> Result<Vec<f32>, BdfError> {
         let records = 0..self.header.records;
         Ok(self
             .read_physical(&[signal], records)?
@@ -749,7 +748,7 @@ fn encode_header(path: &Path, h: &BdfHeader, records: i64) -> Result<Vec<u8>, Bd
 
 /// Writes a BDF file record by record. The record count is written as `-1` first
 /// and patched by [`BdfWriter::finish`], as BioSemi's ActiView does.
-pub struct BdfWriter<W: Write + Seek> {
+pub(crate) struct BdfWriter<W: Write + Seek> {
     path: PathBuf,
     inner: W,
     header: BdfHeader,
@@ -758,7 +757,7 @@ pub struct BdfWriter<W: Write + Seek> {
 }
 
 impl BdfWriter<BufWriter<File>> {
-    pub fn create(path: &Path, header: BdfHeader) -> Result<Self, BdfError> {
+    pub(crate) fn create(path: &Path, header: BdfHeader) -> Result<Self, BdfError> {
         let file =
             File::create(path).map_err(|e| BdfError::new(path, format!("cannot create: {e}")))?;
         BdfWriter::new(BufWriter::new(file), path, header)
@@ -767,7 +766,7 @@ impl BdfWriter<BufWriter<File>> {
 
 impl<W: Write + Seek> BdfWriter<W> {
     /// Write the header of `header` (its `records` is ignored).
-    pub fn new(mut inner: W, path: &Path, header: BdfHeader) -> Result<Self, BdfError> {
+    pub(crate) fn new(mut inner: W, path: &Path, header: BdfHeader) -> Result<Self, BdfError> {
         if !(header.record_duration > 0.0 && header.record_duration.is_finite()) {
             return Err(BdfError::new(
                 path,
@@ -801,12 +800,13 @@ impl<W: Write + Seek> BdfWriter<W> {
         })
     }
 
-    pub fn header(&self) -> &BdfHeader {
+    #[cfg(test)]
+    pub(crate) fn header(&self) -> &BdfHeader {
         &self.header
     }
 
     /// One data record: for each signal, exactly its samples-per-record digital values.
-    pub fn write_record(&mut self, signals: &[&[i32]]) -> Result<(), BdfError> {
+    pub(crate) fn write_record(&mut self, signals: &[&[i32]]) -> Result<(), BdfError> {
         if signals.len() != self.header.signals.len() {
             return Err(BdfError::new(
                 &self.path,
@@ -851,7 +851,7 @@ impl<W: Write + Seek> BdfWriter<W> {
     }
 
     /// Patch the record count into the header and flush. Returns the inner writer.
-    pub fn finish(mut self) -> Result<W, BdfError> {
+    pub(crate) fn finish(mut self) -> Result<W, BdfError> {
         let path = self.path.clone();
         let io = |e: std::io::Error| BdfError::new(&path, format!("write error: {e}"));
         let count = fmt_num(&self.path, "number of data records", self.records as f64, 8)?;
@@ -866,7 +866,7 @@ impl<W: Write + Seek> BdfWriter<W> {
 }
 
 /// One signal's samples for [`write_bdf`].
-pub enum SignalData<'a> {
+pub(crate) enum SignalData<'a> {
     /// Physical values, converted with the signal's ranges (rounded, clamped).
     Physical(&'a [f32]),
     /// Raw digital values (e.g. Status).
@@ -875,7 +875,11 @@ pub enum SignalData<'a> {
 
 /// Write a whole BDF file. Every signal must hold a whole number of records, the
 /// same number for all signals.
-pub fn write_bdf(path: &Path, header: BdfHeader, data: &[SignalData]) -> Result<(), BdfError> {
+pub(crate) fn write_bdf(
+    path: &Path,
+    header: BdfHeader,
+    data: &[SignalData],
+) -> Result<(), BdfError> {
     if data.len() != header.signals.len() {
         return Err(BdfError::new(
             path,

@@ -60,15 +60,22 @@ pub enum FormatChoice {
     Only(Format),
 }
 
-impl FormatChoice {
-    pub fn parse(s: &str) -> Result<Self, StageError> {
-        match s {
-            "auto" => Ok(FormatChoice::Auto),
-            "pickle" => Ok(FormatChoice::Only(Format::Pickle)),
-            "mat" => Ok(FormatChoice::Only(Format::Mat)),
-            other => Err(StageError::Param(format!(
-                "format must be auto, pickle or mat, got {other:?}"
-            ))),
+impl crate::params::ParamValue for FormatChoice {
+    fn kind() -> crate::params::ParamKind {
+        crate::params::ParamKind::choice(&["auto", "pickle", "mat"])
+    }
+    fn to_value(&self) -> serde_json::Value {
+        serde_json::Value::from(match self {
+            FormatChoice::Auto => "auto",
+            FormatChoice::Only(f) => f.name(),
+        })
+    }
+    fn from_value(v: &serde_json::Value) -> Result<Self, String> {
+        match v.as_str() {
+            Some("auto") => Ok(FormatChoice::Auto),
+            Some("pickle") => Ok(FormatChoice::Only(Format::Pickle)),
+            Some("mat") => Ok(FormatChoice::Only(Format::Mat)),
+            _ => Err(format!("expected one of auto|pickle|mat, found {v}")),
         }
     }
 }
@@ -84,18 +91,7 @@ pub enum OnNan {
     DropTrial,
 }
 
-impl OnNan {
-    pub fn parse(s: &str) -> Result<Self, StageError> {
-        match s {
-            "error" => Ok(OnNan::Error),
-            "zero" => Ok(OnNan::Zero),
-            "drop-trial" => Ok(OnNan::DropTrial),
-            other => Err(StageError::Param(format!(
-                "on_nan must be error, zero or drop-trial, got {other:?}"
-            ))),
-        }
-    }
-}
+crate::choice_param!(OnNan { Error => "error", Zero => "zero", DropTrial => "drop-trial" });
 
 /// One subject's file.
 #[derive(Debug, Clone, PartialEq, Eq)]

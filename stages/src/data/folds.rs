@@ -20,7 +20,7 @@
 //! validation subjects are disjoint from training and test subjects) or a video
 //! (`leave-video-out`). Shuffles are seeded: the same seed gives the same splits.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,8 +34,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 
+use crate::data::columns::{open_parquet, string_column, u16_column};
 use crate::data::tables;
-use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::params::ParamSchema;
+use crate::stage::{Context, Outcome, Stage, StageError};
 
 /// An evaluation protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,27 +48,14 @@ pub enum Protocol {
     LeaveVideoOut,
 }
 
+crate::choice_param!(Protocol {
+    TrialKfold => "trial-kfold",
+    SubjectDependent => "subject-dependent",
+    Loso => "loso",
+    LeaveVideoOut => "leave-video-out",
+});
+
 impl Protocol {
-    pub const NAMES: [&'static str; 4] = [
-        "trial-kfold",
-        "subject-dependent",
-        "loso",
-        "leave-video-out",
-    ];
-
-    pub fn parse(s: &str) -> Result<Self, StageError> {
-        match s {
-            "trial-kfold" => Ok(Protocol::TrialKfold),
-            "subject-dependent" => Ok(Protocol::SubjectDependent),
-            "loso" => Ok(Protocol::Loso),
-            "leave-video-out" => Ok(Protocol::LeaveVideoOut),
-            _ => Err(StageError::Param(format!(
-                "protocol must be one of {}, got {s:?}",
-                Protocol::NAMES.join("|")
-            ))),
-        }
-    }
-
     /// What one fold holds out, in words (for reports).
     pub fn held_out(self) -> &'static str {
         match self {
@@ -80,15 +69,6 @@ impl Protocol {
             Protocol::LeaveVideoOut => {
                 "trial indices (on DEAP the music videos) across all subjects: no video is both trained and tested on"
             }
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::TrialKfold => "trial-kfold",
-            Protocol::SubjectDependent => "subject-dependent",
-            Protocol::Loso => "loso",
-            Protocol::LeaveVideoOut => "leave-video-out",
         }
     }
 }
@@ -348,6 +328,52 @@ pub fn read_trials(path: &Path) -> Result<Vec<(u16, u16)>, StageError> {
     Ok(out.into_iter().collect())
 }
 
+/// `splits.parquet` for one fold: (subject, trial) → role.
+pub fn read_splits(path: &Path, fold: u16) -> Result<HashMap<(u16, u16), Role>, StageError> {
+    let builder = open_parquet(path)?;
+    let reader = builder
+        .build()
+        .map_err(|e| StageError::bad_file(path, format!("reading Parquet: {e}")))?;
+    let mut out = HashMap::new();
+    let mut folds_seen = std::collections::BTreeSet::new();
+    for batch in reader {
+        let batch =
+            batch.map_err(|e| StageError::bad_file(path, format!("reading Parquet: {e}")))?;
+        let f = u16_column(path, &batch, "fold")?;
+        let s = u16_column(path, &batch, "subject")?;
+        let t = u16_column(path, &batch, "trial")?;
+        let roles = string_column(path, &batch, "role")?;
+        for i in 0..batch.num_rows() {
+            folds_seen.insert(f[i]);
+            if f[i] != fold {
+                continue;
+            }
+            let role = Role::parse(&roles[i]).ok_or_else(|| {
+                StageError::bad_file(
+                    path,
+                    format!("row {i}: role {:?} is not train, val or test", roles[i]),
+                )
+            })?;
+            if out
+                .insert((s[i], t[i]), role)
+                .is_some_and(|old| old != role)
+            {
+                return Err(StageError::bad_file(
+                    path,
+                    format!("fold {fold}: subject {} trial {} has two roles", s[i], t[i]),
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(StageError::bad_file(
+            path,
+            format!("fold {fold} is not in the table (folds present: {folds_seen:?})"),
+        ));
+    }
+    Ok(out)
+}
+
 /// Write `splits.parquet`.
 pub fn write_splits(
     path: &Path,
@@ -408,45 +434,34 @@ pub fn repeat_seed(seed: u64, repeat: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+crate::stage_params! {
+    /// What `folds` takes.
+    pub struct FoldsParams {
+        /// evaluation protocol
+        protocol: Protocol = Protocol::TrialKfold;
+        /// number of folds (loso: the number of subjects, k is ignored; leave-video-out: folds of trial indices)
+        k: usize = 10;
+        /// fraction of the non-test trials used for validation
+        val_fraction: f64 = 0.1;
+        /// shuffle seed
+        seed: i64 = 0;
+        /// repetition of the cross-validation: each value re-draws the folds from the seed (0: the seed's own draw); a `repeat` matrix axis fills it
+        repeat: usize = 0;
+    }
+}
+
 impl Stage for Folds {
     fn name(&self) -> &'static str {
         "folds"
     }
-    /// 2: loso validates on held-out subjects (was: trials of the training subjects).
     fn version(&self) -> u32 {
         2
     }
     fn doc(&self) -> &'static str {
         "splits the windows' trials into cross-validation folds (trial-kfold | subject-dependent | loso | leave-video-out) with train/val/test roles -> splits.parquet"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new(
-                "protocol",
-                ParamKind::choice(&Protocol::NAMES),
-                "trial-kfold",
-                "evaluation protocol",
-            ),
-            ParamSpec::new(
-                "k",
-                ParamKind::Int,
-                10,
-                "number of folds (loso: the number of subjects, k is ignored; leave-video-out: folds of trial indices)",
-            ),
-            ParamSpec::new(
-                "val_fraction",
-                ParamKind::Float,
-                0.1,
-                "fraction of the non-test trials used for validation",
-            ),
-            ParamSpec::new("seed", ParamKind::Int, 0, "shuffle seed"),
-            ParamSpec::new(
-                "repeat",
-                ParamKind::Int,
-                0,
-                "repetition of the cross-validation: each value re-draws the folds from the seed (0: the seed's own draw); a `repeat` matrix axis fills it",
-            ),
-        ]
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<FoldsParams>()
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![tables::WINDOWS]
@@ -455,16 +470,16 @@ impl Stage for Folds {
         vec![tables::SPLITS]
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
-        let p = &ctx.params;
-        let protocol = Protocol::parse(p.str("protocol")?)?;
+        let p: FoldsParams = ctx.params()?;
+        let protocol = p.protocol;
         let windows = ctx.input_file(tables::WINDOWS)?;
         let trials = read_trials(&windows)?;
         let (splits, k) = make_splits(
             &trials,
             protocol,
-            p.usize("k")?,
-            p.f64("val_fraction")?,
-            repeat_seed(ctx.seed, p.usize("repeat")?),
+            p.k,
+            p.val_fraction,
+            repeat_seed(ctx.seed, p.repeat),
         )?;
         write_splits(&ctx.out_dir.join(tables::SPLITS), &splits, protocol, k)?;
         let mut per_fold = Vec::with_capacity(k);
@@ -491,7 +506,7 @@ impl Stage for Folds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::test_util::{context, parquet_metadata};
+    use crate::test_support::{context, parquet_metadata};
     use std::collections::HashMap;
 
     fn grid(subjects: u16, trials: u16) -> Vec<(u16, u16)> {

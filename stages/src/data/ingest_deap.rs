@@ -22,9 +22,24 @@ use crate::data::provenance;
 use crate::data::tables::{
     channel_kind, write_labels, LabelRecord, RecordingsWriter, RowKey, LABELS, RECORDINGS,
 };
-use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::params::ParamSchema;
+use crate::stage::{Context, Outcome, Stage, StageError};
 
 pub struct IngestDeap;
+
+crate::stage_params! {
+    /// What `ingest-deap` takes.
+    pub struct IngestDeapParams {
+        /// DEAP folder (data_preprocessed_python, data_preprocessed_matlab or their parent); default: the upstream synthetic-deap output
+        path: Option<PathBuf> = None, if_missing DOWNLOAD_HINT;
+        /// which files to read; auto prefers sNN.dat over sNN.mat
+        format: FormatChoice = FormatChoice::Auto;
+        /// NaN/inf samples: fail naming subject/trial/channel, replace with 0, or leave the trial out
+        on_nan: OnNan = OnNan::Error;
+        /// sample rate of the files (Hz)
+        sample_rate: f64 = SAMPLE_RATE;
+    }
+}
 
 /// The dataset name written into the tables.
 pub const DATASET: &str = "deap";
@@ -34,10 +49,11 @@ impl IngestDeap {
     /// folder that holds DEAP files (e.g. synthetic-deap's output).
     fn source(
         ctx: &Context,
-        choice: FormatChoice,
+        p: &IngestDeapParams,
     ) -> Result<(PathBuf, Vec<SubjectFile>), StageError> {
-        if ctx.params.is_set("path") {
-            return locate(&ctx.params.path("path")?, choice);
+        let choice = p.format;
+        if let Some(path) = &p.path {
+            return locate(path, choice);
         }
         let mut first_error = None;
         for input in &ctx.inputs {
@@ -68,29 +84,8 @@ impl Stage for IngestDeap {
     fn doc(&self) -> &'static str {
         "DEAP sNN.dat (or sNN.mat) files -> recordings.parquet + labels.parquet"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::optional(
-                "path",
-                ParamKind::Path,
-                "DEAP folder (data_preprocessed_python, data_preprocessed_matlab or their parent); \
-                 default: the upstream synthetic-deap output",
-            )
-            .if_missing(DOWNLOAD_HINT),
-            ParamSpec::new(
-                "format",
-                ParamKind::choice(&["auto", "pickle", "mat"]),
-                "auto",
-                "which files to read; auto prefers sNN.dat over sNN.mat",
-            ),
-            ParamSpec::new(
-                "on_nan",
-                ParamKind::choice(&["error", "zero", "drop-trial"]),
-                "error",
-                "NaN/inf samples: fail naming subject/trial/channel, replace with 0, or leave the trial out",
-            ),
-            ParamSpec::new("sample_rate", ParamKind::Float, SAMPLE_RATE, "sample rate of the files (Hz)"),
-        ]
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<IngestDeapParams>()
     }
     fn consumes(&self) -> Vec<&'static str> {
         // Optional: `path` replaces it.
@@ -101,23 +96,26 @@ impl Stage for IngestDeap {
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
         let started = Instant::now();
-        let choice = FormatChoice::parse(ctx.params.str("format")?)?;
-        let on_nan = OnNan::parse(ctx.params.str("on_nan")?)?;
-        let sample_rate = ctx.params.f32("sample_rate")?;
+        let p: IngestDeapParams = ctx.params()?;
+        let on_nan = p.on_nan;
+        let sample_rate = p.sample_rate as f32;
         if sample_rate.is_nan() || sample_rate <= 0.0 {
             return Err(StageError::Param("sample_rate must be > 0".into()));
         }
-        let (folder, files) = Self::source(ctx, choice)?;
+        let (folder, files) = Self::source(ctx, &p)?;
         let format = files.first().map_or("none", |f| f.format.name());
         ctx.progress.start("hashing source files", 0);
         let digest = digest_files(&files)?;
         let metadata = [
-            ("source_path", provenance::source_label(ctx, &folder)),
+            (
+                "source_path",
+                provenance::source_label(ctx, p.path.is_some(), &folder),
+            ),
             ("source_digest", digest.clone()),
             ("source_files", files.len().to_string()),
             ("source_format", format.to_string()),
             ("reader_version", READER_VERSION.to_string()),
-            ("on_nan", ctx.params.str("on_nan")?.to_string()),
+            ("on_nan", on_nan.name().to_string()),
             (provenance::KEY, provenance::generator_of(&folder)),
         ];
         let mut writer =
@@ -125,10 +123,7 @@ impl Stage for IngestDeap {
         let mut labels = Vec::new();
         let mut stats = Stats::default();
         ctx.progress.start("subjects", files.len() as u64);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(ctx.threads.max(1))
-            .build()
-            .map_err(|e| StageError::Data(format!("cannot start the threads: {e}")))?;
+        let pool = ctx.thread_pool()?;
         pool.install(|| -> Result<(), StageError> {
             let read = |i: usize, buffer: Vec<f32>| {
                 files.get(i).map(|f| read_subject_into(f, on_nan, buffer))

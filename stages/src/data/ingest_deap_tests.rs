@@ -16,14 +16,15 @@ use crate::data::deap::{digest_files, locate, FormatChoice};
 use crate::data::pickle::tests::{fixture_data, fixture_labels, fixtures};
 use crate::data::pickle::writer::{write_py2_dict, F64Array};
 use crate::data::synthetic_deap::{generate_subject, SynthConfig, SyntheticDeap};
-use crate::stage::{Context, Input, Outcome, Params, Stage, StageError};
+use crate::params::Params;
+use crate::stage::{Context, Input, Outcome, Stage, StageError};
 
 fn params(stage: &dyn Stage, set: &[(&str, Value)]) -> Params {
     let set: Map<String, Value> = set
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    crate::data::test_util::params_for(stage, Value::Object(set))
+    crate::test_support::params_for(stage, Value::Object(set))
 }
 
 fn run(

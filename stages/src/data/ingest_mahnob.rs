@@ -43,13 +43,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::data::bdf::{BdfReader, TRIGGER_MASK};
 use crate::data::mahnob::{self, Session};
 use crate::data::signal::{Biquad, Resampler};
 use crate::data::tables::{self, ChannelRecord, LabelRecord, RecordingsWriter};
-use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::params::ParamSchema;
+use crate::stage::{Context, Outcome, Stage, StageError};
 
 pub const DATASET: &str = "mahnob";
 /// Bumped when the output for the same input changes.
@@ -488,16 +489,47 @@ fn source_digest(sessions: &[Session]) -> Result<String, StageError> {
 
 pub struct IngestMahnob;
 
+/// The `reference` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// Subtract the mean of the EEG channels at every sample.
+    Average,
+    /// Keep the recorded reference.
+    None,
+}
+
+crate::choice_param!(Reference { Average => "average", None => "none" });
+
+crate::stage_params! {
+    /// What `ingest-mahnob` takes.
+    pub struct IngestMahnobParams {
+        /// a MAHNOB-HCI `Sessions` folder (or its parent); default: the upstream stage's Sessions
+        path: Option<PathBuf> = None, if_missing mahnob::DOWNLOAD_HINT;
+        /// output sampling rate in Hz (anti-aliased resampling)
+        sample_rate: f64 = Options::default().sample_rate;
+        /// seconds of pre-stimulus recording written before each stimulus
+        baseline_s: f64 = Options::default().baseline_s;
+        /// `proxy` (hEOG = F7 - F8, vEOG = mean(Fp1,Fp2) - mean(F3,F4)) or [horizontal, vertical] channels (name or X-Y)
+        eog: Vec<String> = vec!["proxy".to_string()];
+        /// EEG re-reference
+        reference: Reference = Reference::Average;
+        /// zero-phase high-pass of EEG and EOG (0: off)
+        highpass_hz: f64 = Options::default().highpass_hz;
+        /// warn when the trigger-to-trigger length differs from cutLenSec by more
+        length_tolerance_s: f64 = Options::default().length_tolerance_s;
+    }
+}
+
 impl IngestMahnob {
     fn options(ctx: &Context) -> Result<Options, StageError> {
-        let p = &ctx.params;
+        let p: IngestMahnobParams = ctx.params()?;
         let o = Options {
-            sample_rate: p.f64("sample_rate")?,
-            baseline_s: p.f64("baseline_s")?,
-            eog: EogSource::parse(&p.str_list("eog")?)?,
-            average_reference: p.str("reference")? == "average",
-            highpass_hz: p.f64("highpass_hz")?,
-            length_tolerance_s: p.f64("length_tolerance_s")?,
+            sample_rate: p.sample_rate,
+            baseline_s: p.baseline_s,
+            eog: EogSource::parse(&p.eog)?,
+            average_reference: p.reference == Reference::Average,
+            highpass_hz: p.highpass_hz,
+            length_tolerance_s: p.length_tolerance_s,
         };
         if o.sample_rate.is_nan() || o.sample_rate < 1.0 {
             return Err(StageError::Param(format!(
@@ -521,8 +553,8 @@ impl IngestMahnob {
     }
 
     fn root(ctx: &Context) -> Result<PathBuf, StageError> {
-        if ctx.params.is_set("path") {
-            return ctx.params.path("path");
+        if let Some(path) = ctx.params::<IngestMahnobParams>()?.path {
+            return Ok(path);
         }
         match ctx.input_file(crate::data::synthetic_mahnob::SESSIONS_DIR) {
             Ok(p) => Ok(p),
@@ -544,32 +576,8 @@ impl Stage for IngestMahnob {
     fn doc(&self) -> &'static str {
         "reads MAHNOB-HCI Sessions (BDF + session.xml): stimulus from Status triggers, EOG proxy, resampling -> recordings.parquet, labels.parquet"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let d = Options::default();
-        vec![
-            ParamSpec::optional(
-                "path",
-                ParamKind::Path,
-                "a MAHNOB-HCI `Sessions` folder (or its parent); default: the upstream stage's Sessions",
-            )
-            .if_missing(mahnob::DOWNLOAD_HINT),
-            ParamSpec::new("sample_rate", ParamKind::Float, d.sample_rate, "output sampling rate in Hz (anti-aliased resampling)"),
-            ParamSpec::new("baseline_s", ParamKind::Float, d.baseline_s, "seconds of pre-stimulus recording written before each stimulus"),
-            ParamSpec::new(
-                "eog",
-                ParamKind::StrList,
-                json!(["proxy"]),
-                "`proxy` (hEOG = F7 - F8, vEOG = mean(Fp1,Fp2) - mean(F3,F4)) or [horizontal, vertical] channels (name or X-Y)",
-            ),
-            ParamSpec::new("reference", ParamKind::choice(&["average", "none"]), "average", "EEG re-reference"),
-            ParamSpec::new("highpass_hz", ParamKind::Float, d.highpass_hz, "zero-phase high-pass of EEG and EOG (0: off)"),
-            ParamSpec::new(
-                "length_tolerance_s",
-                ParamKind::Float,
-                d.length_tolerance_s,
-                "warn when the trigger-to-trigger length differs from cutLenSec by more",
-            ),
-        ]
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<IngestMahnobParams>()
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![crate::data::synthetic_mahnob::SESSIONS_DIR]
@@ -579,6 +587,7 @@ impl Stage for IngestMahnob {
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
         let opts = IngestMahnob::options(ctx)?;
+        let from_path_param = ctx.params::<IngestMahnobParams>()?.path.is_some();
         let root = IngestMahnob::root(ctx)?;
         let found = mahnob::discover(&root)?;
         if found.sessions.is_empty() {
@@ -589,10 +598,7 @@ impl Stage for IngestMahnob {
                 mahnob::DOWNLOAD_HINT
             )));
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(ctx.threads.max(1))
-            .build()
-            .map_err(|e| StageError::Data(format!("cannot start worker threads: {e}")))?;
+        let pool = ctx.thread_pool()?;
         let digest = pool.install(|| source_digest(&found.sessions))?;
         let map: Map<String, Value> = found
             .sessions
@@ -607,7 +613,11 @@ impl Stage for IngestMahnob {
         let metadata = [
             (
                 "source_path",
-                crate::data::provenance::source_label(ctx, &mahnob::sessions_root(&root)),
+                crate::data::provenance::source_label(
+                    ctx,
+                    from_path_param,
+                    &mahnob::sessions_root(&root),
+                ),
             ),
             ("source_digest", digest),
             ("reader_version", READER_VERSION.to_string()),
@@ -740,8 +750,9 @@ mod tests {
     use super::*;
     use crate::data::bdf::{write_bdf, BdfHeader, SignalData, SignalHeader};
     use crate::data::synthetic_mahnob::{self, Config, SESSIONS_DIR};
-    use crate::data::test_util::{context, parquet_metadata};
+    use crate::test_support::{context, parquet_metadata};
     use polars::prelude::*;
+    use serde_json::json;
 
     #[test]
     fn onsets_rise_in_the_low_16_bits_only() {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::stage::{IoContext, StageError};
 
 /// What to tell a user who has no MAHNOB data where the stage looked.
-pub const DOWNLOAD_HINT: &str = "download the MAHNOB-HCI emotion-elicitation data \
+pub(crate) const DOWNLOAD_HINT: &str = "download the MAHNOB-HCI emotion-elicitation data \
 (\"Sessions\": one folder per session holding its BioSemi .bdf file and session.xml) \
 from https://mahnob-db.eu/hci-tagging/ (free for research after signing the EULA), \
 unpack it and pass the `Sessions` folder as the `path` parameter, or run the \
@@ -25,7 +25,7 @@ unpack it and pass the `Sessions` folder as the `path` parameter, or run the \
 /// The attributes of one `session.xml` that ingestion uses. Absent or unparsable
 /// values are `None`; ratings outside 1–9 count as absent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SessionXml {
+pub(crate) struct SessionXml {
     pub session_id: Option<String>,
     pub subject: Option<u16>,
     pub is_stim: Option<bool>,
@@ -47,7 +47,7 @@ fn rating(v: Option<&str>) -> Option<f32> {
 }
 
 /// Parse the text of a `session.xml`; `path` names it in errors.
-pub fn parse_session_xml(path: &Path, text: &str) -> Result<SessionXml, StageError> {
+pub(crate) fn parse_session_xml(path: &Path, text: &str) -> Result<SessionXml, StageError> {
     let doc = roxmltree::Document::parse(text)
         .map_err(|e| StageError::bad_file(path, format!("not well-formed XML: {e}")))?;
     let root = doc.root_element();
@@ -102,7 +102,7 @@ pub fn parse_session_xml(path: &Path, text: &str) -> Result<SessionXml, StageErr
 
 /// A usable session: a stimulus, felt arousal and valence, a BDF file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Session {
+pub(crate) struct Session {
     /// The folder name.
     pub id: String,
     pub dir: PathBuf,
@@ -119,7 +119,7 @@ pub struct Session {
 
 /// Sessions left out, by reason.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Skipped {
+pub(crate) struct Skipped {
     /// `isStim="0"`.
     pub no_stimulus: usize,
     /// `feltArsl` or `feltVlnc` absent or outside 1–9.
@@ -133,7 +133,8 @@ pub struct Skipped {
 }
 
 impl Skipped {
-    pub fn total(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn total(&self) -> usize {
         self.no_stimulus
             + self.missing_ratings
             + self.missing_files
@@ -175,7 +176,7 @@ impl Reason {
 
 /// The result of scanning a `Sessions` folder.
 #[derive(Debug, Clone, Default)]
-pub struct Discovery {
+pub(crate) struct Discovery {
     /// Usable sessions, by subject then session id.
     pub sessions: Vec<Session>,
     pub skipped: Skipped,
@@ -189,7 +190,7 @@ fn id_key(id: &str) -> (u64, String) {
 }
 
 /// The `Sessions` folder to read: `path` itself, or `path/Sessions` if that exists.
-pub fn sessions_root(path: &Path) -> PathBuf {
+pub(crate) fn sessions_root(path: &Path) -> PathBuf {
     let inner = path.join("Sessions");
     if inner.is_dir() {
         inner
@@ -200,7 +201,7 @@ pub fn sessions_root(path: &Path) -> PathBuf {
 
 /// Scan `root` (a MAHNOB `Sessions` folder). A missing folder or one without any
 /// session folder is an error that says what to download.
-pub fn discover(root: &Path) -> Result<Discovery, StageError> {
+pub(crate) fn discover(root: &Path) -> Result<Discovery, StageError> {
     let root = sessions_root(root);
     if !root.is_dir() {
         return Err(StageError::Data(format!(

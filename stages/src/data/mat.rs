@@ -10,10 +10,10 @@ use crate::data::pickle::fortran_to_c;
 use crate::stage::{IoContext, StageError};
 
 /// `(data shape, data, labels shape, labels)`, row-major `f32`.
-pub type MatArrays = (Vec<usize>, Vec<f32>, Vec<usize>, Vec<f32>);
+pub(crate) type MatArrays = (Vec<usize>, Vec<f32>, Vec<usize>, Vec<f32>);
 
 /// Reads `data` and `labels` of a DEAP `.mat` file.
-pub fn read_mat_arrays(path: &Path) -> Result<MatArrays, StageError> {
+pub(crate) fn read_mat_arrays(path: &Path) -> Result<MatArrays, StageError> {
     let bytes = std::fs::read(path).at(path)?;
     if bytes.starts_with(b"MATLAB 7.3 MAT-file") {
         return Err(StageError::bad_file(

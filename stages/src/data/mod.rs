@@ -1,21 +1,20 @@
 //! Dataset readers and writers, synthetic data, ingestion to Parquet, windows, folds.
 
-pub mod bdf;
+pub(crate) mod bdf;
 pub mod channels;
+pub(crate) mod columns;
 pub mod deap;
 pub mod folds;
 pub mod ingest_deap;
 pub mod ingest_mahnob;
-pub mod mahnob;
-pub mod mat;
-pub mod pickle;
-pub mod recordings_writer;
+pub(crate) mod mahnob;
+pub(crate) mod mat;
+pub(crate) mod pickle;
+pub(crate) mod recordings_writer;
 pub mod signal;
 pub mod synthetic_deap;
 pub mod synthetic_mahnob;
 pub mod tables;
-#[cfg(test)]
-pub(crate) mod test_util;
 pub mod windows;
 
 /// Provenance of a data folder: the synthetic generators leave this file next to the
@@ -57,11 +56,11 @@ pub mod provenance {
     }
 
     /// How a table names the folder it was read from: the folder itself when the
-    /// pipeline gave it (`path:`, part of the cache key), otherwise the upstream
+    /// pipeline gave it (`from_path_param`: `path:`, part of the cache key), otherwise the upstream
     /// stage whose output it is — never a cache path, which differs between caches
     /// and would make the same instance write different bytes in each.
-    pub fn source_label(ctx: &crate::Context, folder: &Path) -> String {
-        if ctx.params.is_set("path") {
+    pub fn source_label(ctx: &crate::Context, from_path_param: bool, folder: &Path) -> String {
+        if from_path_param {
             return folder.display().to_string();
         }
         ctx.inputs

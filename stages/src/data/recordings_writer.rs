@@ -38,7 +38,7 @@ use crate::stage::StageError;
 /// `ceil(rows / ROW_GROUP_ROWS)` row groups of equal size (±1): a DEAP subject
 /// (40 trials × 40 channels) into 4 groups of 10 trials. Groups are the unit of
 /// parallel encoding, so a subject needs a few for two threads to share the work.
-pub const ROW_GROUP_ROWS: usize = 400;
+pub(crate) const ROW_GROUP_ROWS: usize = 400;
 
 /// zstd level of the `samples` column. Level 1 on byte-stream-split floats writes a
 /// smaller file than level 3 on plain floats (the exponent bytes, gathered in one

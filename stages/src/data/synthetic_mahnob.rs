@@ -69,7 +69,8 @@ use serde_json::{Map, Value};
 
 use crate::data::bdf::{self, BdfHeader, SignalData, SignalHeader};
 use crate::data::channels::EEG_32;
-use crate::stage::{Context, IoContext, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::params::ParamSchema;
+use crate::stage::{Context, IoContext, Outcome, Stage, StageError};
 
 /// The folder this stage writes (as the dataset's archive unpacks).
 pub const SESSIONS_DIR: &str = "Sessions";
@@ -650,6 +651,32 @@ fn write_session(root: &Path, f: &SessionFiles) -> Result<(), StageError> {
 
 pub struct SyntheticMahnob;
 
+crate::stage_params! {
+    /// What `synthetic-mahnob` takes.
+    pub struct SyntheticMahnobParams {
+        /// number of subjects
+        subjects: usize = Config::default().subjects;
+        /// stimulus sessions per subject
+        sessions: usize = Config::default().sessions;
+        /// mean stimulus length in seconds
+        stimulus_s: f64 = Config::default().stimulus_s;
+        /// stimulus lengths vary uniformly by ± this fraction
+        stimulus_jitter: f64 = Config::default().stimulus_jitter;
+        /// recording before and after the stimulus (MAHNOB: 30 s)
+        baseline_s: f64 = Config::default().baseline_s;
+        /// BDF sampling rate in Hz (MAHNOB: 256)
+        sample_rate: usize = Config::default().sample_rate;
+        /// strength of the latents' EEG band-power effects
+        eeg_effect: f64 = Config::default().eeg_effect;
+        /// strength of the latents' effects on blinks and saccades
+        eog_effect: f64 = Config::default().eog_effect;
+        /// sd of the rating noise (rating points)
+        label_noise: f64 = Config::default().label_noise;
+        /// random seed (same seed, same bytes)
+        seed: i64 = 0;
+    }
+}
+
 impl Stage for SyntheticMahnob {
     fn name(&self) -> &'static str {
         "synthetic-mahnob"
@@ -660,89 +687,29 @@ impl Stage for SyntheticMahnob {
     fn doc(&self) -> &'static str {
         "writes a MAHNOB-HCI-format stand-in (Sessions/<id>/ with a 24-bit BDF and session.xml) from a latent arousal/valence model"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let d = Config::default();
-        vec![
-            ParamSpec::new("subjects", ParamKind::Int, d.subjects, "number of subjects"),
-            ParamSpec::new(
-                "sessions",
-                ParamKind::Int,
-                d.sessions,
-                "stimulus sessions per subject",
-            ),
-            ParamSpec::new(
-                "stimulus_s",
-                ParamKind::Float,
-                d.stimulus_s,
-                "mean stimulus length in seconds",
-            ),
-            ParamSpec::new(
-                "stimulus_jitter",
-                ParamKind::Float,
-                d.stimulus_jitter,
-                "stimulus lengths vary uniformly by ± this fraction",
-            ),
-            ParamSpec::new(
-                "baseline_s",
-                ParamKind::Float,
-                d.baseline_s,
-                "recording before and after the stimulus (MAHNOB: 30 s)",
-            ),
-            ParamSpec::new(
-                "sample_rate",
-                ParamKind::Int,
-                d.sample_rate,
-                "BDF sampling rate in Hz (MAHNOB: 256)",
-            ),
-            ParamSpec::new(
-                "eeg_effect",
-                ParamKind::Float,
-                d.eeg_effect,
-                "strength of the latents' EEG band-power effects",
-            ),
-            ParamSpec::new(
-                "eog_effect",
-                ParamKind::Float,
-                d.eog_effect,
-                "strength of the latents' effects on blinks and saccades",
-            ),
-            ParamSpec::new(
-                "label_noise",
-                ParamKind::Float,
-                d.label_noise,
-                "sd of the rating noise (rating points)",
-            ),
-            ParamSpec::new(
-                "seed",
-                ParamKind::Int,
-                0,
-                "random seed (same seed, same bytes)",
-            ),
-        ]
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<SyntheticMahnobParams>()
     }
     fn produces(&self) -> Vec<&'static str> {
         vec![SESSIONS_DIR]
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
-        let p = &ctx.params;
+        let p: SyntheticMahnobParams = ctx.params()?;
         let cfg = Config {
-            subjects: p.usize("subjects")?,
-            sessions: p.usize("sessions")?,
-            stimulus_s: p.f64("stimulus_s")?,
-            stimulus_jitter: p.f64("stimulus_jitter")?,
-            baseline_s: p.f64("baseline_s")?,
-            sample_rate: p.usize("sample_rate")?,
-            eeg_effect: p.f64("eeg_effect")?,
-            eog_effect: p.f64("eog_effect")?,
-            label_noise: p.f64("label_noise")?,
+            subjects: p.subjects,
+            sessions: p.sessions,
+            stimulus_s: p.stimulus_s,
+            stimulus_jitter: p.stimulus_jitter,
+            baseline_s: p.baseline_s,
+            sample_rate: p.sample_rate,
+            eeg_effect: p.eeg_effect,
+            eog_effect: p.eog_effect,
+            label_noise: p.label_noise,
             seed: ctx.seed,
         };
         ctx.progress
             .start("sessions", (cfg.subjects * cfg.sessions) as u64);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(ctx.threads.max(1))
-            .build()
-            .map_err(|e| StageError::Data(format!("cannot start worker threads: {e}")))?;
+        let pool = ctx.thread_pool()?;
         let n = pool.install(|| generate(&ctx.out_dir, &cfg))?;
         let root = crate::data::mahnob::sessions_root(&ctx.out_dir.join(SESSIONS_DIR));
         crate::data::provenance::mark(&root, self.name(), ctx.seed)?;

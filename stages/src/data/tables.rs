@@ -1,5 +1,8 @@
 //! The Parquet tables the data stages exchange (see `docs/data.md`):
 //! `recordings.parquet`, `labels.parquet`, `windows.parquet`, `splits.parquet`.
+//! Recordings and labels have their home here (schema, writers, and readers in
+//! [`read`]); windows in `crate::data::windows` (its `reader`), splits in
+//! `crate::data::folds`.
 //! Written with arrow + parquet (zstd), streamed a subject at a time
 //! (`recordings.parquet`: [`RecordingsWriter`]).
 
@@ -16,6 +19,8 @@ use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 
 pub use crate::data::recordings_writer::{RecordingsWriter, RowKey};
 use crate::stage::StageError;
+
+pub(crate) mod read;
 
 pub const RECORDINGS: &str = "recordings.parquet";
 pub const LABELS: &str = "labels.parquet";

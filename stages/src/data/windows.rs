@@ -15,7 +15,7 @@
 //! statistics). The `kinds` metadata gives each channel's group: `eeg` for
 //! `eeg_channels`, `eog` for `eog_channels`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,13 +25,16 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
-use polars::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::data::channels::{METHOD_EEG, METHOD_EOG};
 use crate::data::provenance;
 use crate::data::tables;
-use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::data::tables::read::{read_index, read_labels, read_subject};
+use crate::params::ParamSchema;
+use crate::stage::{Context, Outcome, Stage, StageError};
+
+pub mod reader;
 
 /// Rows per Parquet row group of `windows.parquet`.
 const ROW_GROUP: usize = 256;
@@ -43,29 +46,31 @@ pub enum Baseline {
     SubtractMean,
 }
 
-/// The stage's parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WindowSpec {
-    pub eeg_channels: Vec<String>,
-    pub eog_channels: Vec<String>,
-    pub baseline_s: f64,
-    pub baseline: Baseline,
-    pub window_s: f64,
-    pub overlap: f64,
-    pub threshold: f64,
+crate::choice_param!(Baseline { Drop => "drop", SubtractMean => "subtract-mean" });
+
+crate::stage_params! {
+    /// The stage's parameters.
+    pub struct WindowSpec {
+        /// EEG channels, in this order (default: the method's 28)
+        eeg_channels: Vec<String> = METHOD_EEG.iter().map(|s| s.to_string()).collect();
+        /// EOG channels, after the EEG ones
+        eog_channels: Vec<String> = METHOD_EOG.iter().map(|s| s.to_string()).collect();
+        /// seconds of pre-trial baseline at the start of each trial
+        baseline_s: f64 = 3.0;
+        /// drop the baseline, or subtract each channel's baseline mean and then drop it
+        baseline: Baseline = Baseline::Drop;
+        /// window length in seconds
+        window_s: f64 = 4.0;
+        /// fraction of a window shared with the next, in [0, 1)
+        overlap: f64 = 0.0;
+        /// a rating above this is high (1)
+        threshold: f64 = 5.0;
+    }
 }
 
 impl Default for WindowSpec {
     fn default() -> Self {
-        WindowSpec {
-            eeg_channels: METHOD_EEG.iter().map(|s| s.to_string()).collect(),
-            eog_channels: METHOD_EOG.iter().map(|s| s.to_string()).collect(),
-            baseline_s: 3.0,
-            baseline: Baseline::Drop,
-            window_s: 4.0,
-            overlap: 0.0,
-            threshold: 5.0,
-        }
+        crate::params::ParamSet::defaults()
     }
 }
 
@@ -130,152 +135,6 @@ pub fn window_starts(len: usize, baseline: usize, window: usize, step: usize) ->
     (0..=(len - baseline - window) / step)
         .map(|w| baseline + w * step)
         .collect()
-}
-
-fn polars_err(path: &Path, e: PolarsError) -> StageError {
-    StageError::bad_file(path, format!("reading Parquet: {e}"))
-}
-
-fn scan(path: &Path) -> Result<LazyFrame, StageError> {
-    let p = PlRefPath::try_from_path(path).map_err(|e| polars_err(path, e))?;
-    LazyFrame::scan_parquet(p, ScanArgsParquet::default()).map_err(|e| polars_err(path, e))
-}
-
-/// The channels of a recordings table and where they occur (no samples read).
-struct Index {
-    dataset: String,
-    subjects: Vec<u16>,
-    /// channel → sample rates seen (as f32 bits)
-    channels: BTreeMap<String, BTreeSet<u32>>,
-    order: Vec<String>,
-}
-
-fn read_index(path: &Path) -> Result<Index, StageError> {
-    let df = scan(path)?
-        .select([
-            col("dataset"),
-            col("subject"),
-            col("channel"),
-            col("sample_rate"),
-        ])
-        .collect()
-        .map_err(|e| polars_err(path, e))?;
-    let e = |e: PolarsError| polars_err(path, e);
-    let dataset = df.column("dataset").map_err(e)?.str().map_err(e)?;
-    let subject = df.column("subject").map_err(e)?.u16().map_err(e)?;
-    let channel = df.column("channel").map_err(e)?.str().map_err(e)?;
-    let rate = df.column("sample_rate").map_err(e)?.f32().map_err(e)?;
-    let mut datasets = BTreeSet::new();
-    let mut subjects = BTreeSet::new();
-    let mut channels: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
-    let mut order = Vec::new();
-    let null = || StageError::bad_file(path, "null in a column that must not have nulls");
-    for i in 0..df.height() {
-        datasets.insert(dataset.get(i).ok_or_else(null)?.to_string());
-        subjects.insert(subject.get(i).ok_or_else(null)?);
-        let c = channel.get(i).ok_or_else(null)?;
-        let r = rate.get(i).ok_or_else(null)?;
-        if !(r > 0.0 && r.is_finite()) {
-            return Err(StageError::bad_file(
-                path,
-                format!("channel {c} has sample rate {r}"),
-            ));
-        }
-        let entry = channels.entry(c.to_string()).or_insert_with(|| {
-            order.push(c.to_string());
-            BTreeSet::new()
-        });
-        entry.insert(r.to_bits());
-    }
-    if subjects.is_empty() {
-        return Err(StageError::bad_file(path, "the recordings table is empty"));
-    }
-    Ok(Index {
-        dataset: datasets.into_iter().collect::<Vec<_>>().join("+"),
-        subjects: subjects.into_iter().collect(),
-        channels,
-        order,
-    })
-}
-
-/// `(subject, trial)` → (arousal, valence) ratings.
-/// `(subject, trial)` → (arousal, valence).
-type Ratings = HashMap<(u16, u16), (f32, f32)>;
-/// trial → samples of each requested channel (None: absent).
-type SubjectTrials = BTreeMap<u16, Vec<Option<Vec<f32>>>>;
-
-fn read_labels(path: &Path) -> Result<Ratings, StageError> {
-    let df = scan(path)?
-        .select([col("subject"), col("trial"), col("arousal"), col("valence")])
-        .collect()
-        .map_err(|e| polars_err(path, e))?;
-    let e = |e: PolarsError| polars_err(path, e);
-    let s = df.column("subject").map_err(e)?.u16().map_err(e)?;
-    let t = df.column("trial").map_err(e)?.u16().map_err(e)?;
-    let a = df.column("arousal").map_err(e)?.f32().map_err(e)?;
-    let v = df.column("valence").map_err(e)?.f32().map_err(e)?;
-    let mut out = HashMap::with_capacity(df.height());
-    for i in 0..df.height() {
-        match (s.get(i), t.get(i), a.get(i), v.get(i)) {
-            (Some(s), Some(t), Some(a), Some(v)) if a.is_finite() && v.is_finite() => {
-                out.insert((s, t), (a, v));
-            }
-            (s, t, ..) => {
-                return Err(StageError::bad_file(
-                    path,
-                    format!(
-                        "row {i} (subject {s:?}, trial {t:?}) has a missing or non-finite rating"
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// One subject's selected channels: trial → samples per requested channel.
-fn read_subject(path: &Path, subject: u16, names: &[&str]) -> Result<SubjectTrials, StageError> {
-    let mut pick = col("channel").eq(lit(names[0]));
-    for n in &names[1..] {
-        pick = pick.or(col("channel").eq(lit(*n)));
-    }
-    let df = scan(path)?
-        .filter(col("subject").eq(lit(subject)).and(pick))
-        .select([col("trial"), col("channel"), col("samples")])
-        .collect()
-        .map_err(|e| polars_err(path, e))?;
-    let e = |e: PolarsError| polars_err(path, e);
-    let trial = df.column("trial").map_err(e)?.u16().map_err(e)?;
-    let channel = df.column("channel").map_err(e)?.str().map_err(e)?;
-    let samples = df.column("samples").map_err(e)?.list().map_err(e)?;
-    let mut out = SubjectTrials::new();
-    for (i, s) in samples.series_iter().enumerate() {
-        let (Some(t), Some(c), Some(s)) = (trial.get(i), channel.get(i), s) else {
-            return Err(StageError::bad_file(
-                path,
-                format!("subject {subject}: row with a null trial, channel or samples"),
-            ));
-        };
-        let Some(k) = names.iter().position(|n| *n == c) else {
-            continue;
-        };
-        let values = s.f32().map_err(e)?;
-        if values.null_count() > 0 {
-            return Err(StageError::bad_file(
-                path,
-                format!("subject {subject} trial {t} channel {c}: null samples"),
-            ));
-        }
-        let slot = &mut out.entry(t).or_insert_with(|| vec![None; names.len()])[k];
-        if slot.is_some() {
-            return Err(StageError::bad_file(
-                path,
-                format!("subject {subject} trial {t}: channel {c} appears twice"),
-            ));
-        }
-        *slot = Some(values.into_no_null_iter().collect());
-    }
-    Ok(out)
 }
 
 /// Streams rows of `windows.parquet`.
@@ -596,52 +455,8 @@ impl Stage for Windows {
     fn doc(&self) -> &'static str {
         "selects channels, removes the pre-trial baseline, cuts labelled fixed-length windows -> windows.parquet"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let d = WindowSpec::default();
-        vec![
-            ParamSpec::new(
-                "eeg_channels",
-                ParamKind::StrList,
-                json!(d.eeg_channels),
-                "EEG channels, in this order (default: the method's 28)",
-            ),
-            ParamSpec::new(
-                "eog_channels",
-                ParamKind::StrList,
-                json!(d.eog_channels),
-                "EOG channels, after the EEG ones",
-            ),
-            ParamSpec::new(
-                "baseline_s",
-                ParamKind::Float,
-                d.baseline_s,
-                "seconds of pre-trial baseline at the start of each trial",
-            ),
-            ParamSpec::new(
-                "baseline",
-                ParamKind::choice(&["drop", "subtract-mean"]),
-                "drop",
-                "drop the baseline, or subtract each channel's baseline mean and then drop it",
-            ),
-            ParamSpec::new(
-                "window_s",
-                ParamKind::Float,
-                d.window_s,
-                "window length in seconds",
-            ),
-            ParamSpec::new(
-                "overlap",
-                ParamKind::Float,
-                d.overlap,
-                "fraction of a window shared with the next, in [0, 1)",
-            ),
-            ParamSpec::new(
-                "threshold",
-                ParamKind::Float,
-                d.threshold,
-                "a rating above this is high (1)",
-            ),
-        ]
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<WindowSpec>()
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![tables::RECORDINGS, tables::LABELS]
@@ -650,20 +465,7 @@ impl Stage for Windows {
         vec![tables::WINDOWS]
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
-        let p = &ctx.params;
-        let spec = WindowSpec {
-            eeg_channels: p.str_list("eeg_channels")?,
-            eog_channels: p.str_list("eog_channels")?,
-            baseline_s: p.f64("baseline_s")?,
-            baseline: if p.str("baseline")? == "subtract-mean" {
-                Baseline::SubtractMean
-            } else {
-                Baseline::Drop
-            },
-            window_s: p.f64("window_s")?,
-            overlap: p.f64("overlap")?,
-            threshold: p.f64("threshold")?,
-        };
+        let spec: WindowSpec = ctx.params()?;
         let recordings = ctx.input_file(tables::RECORDINGS)?;
         let labels = ctx.input_file(tables::LABELS)?;
         ctx.progress.start("subjects", 0);
@@ -708,19 +510,20 @@ impl Stage for Windows {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::data::tables::read::scan;
     use crate::data::tables::{ChannelRecord, LabelRecord, RecordingsWriter};
-    use crate::data::test_util::{context, parquet_metadata};
+    use crate::test_support::{context, parquet_metadata};
 
-    pub const CHANNELS: [&str; 5] = ["Fp1", "F3", "hEOG", "vEOG", "GSR"];
+    pub(crate) const CHANNELS: [&str; 5] = ["Fp1", "F3", "hEOG", "vEOG", "GSR"];
 
     /// Sample `i` of channel `c` in (subject, trial): exact in f32, unique.
-    pub fn value(subject: u16, trial: u16, c: usize, i: usize) -> f32 {
+    pub(crate) fn value(subject: u16, trial: u16, c: usize, i: usize) -> f32 {
         (f32::from(subject) * 100.0 + f32::from(trial)) * 1000.0 + (c * 100 + i) as f32
     }
 
     /// Recordings at 4 Hz: subjects 1 and 3, trials 1..=3, `len` samples each;
     /// labels: arousal = trial + 3 (4, 5, 6), valence = 6 - trial (5, 4, 3).
-    pub fn write_tables(dir: &Path, len: usize) {
+    pub(crate) fn write_tables(dir: &Path, len: usize) {
         let mut w = RecordingsWriter::create(&dir.join(tables::RECORDINGS), "test", &[]).unwrap();
         let mut labels = Vec::new();
         for subject in [1u16, 3] {
@@ -751,7 +554,7 @@ pub(crate) mod tests {
         tables::write_labels(&dir.join(tables::LABELS), "test", &labels).unwrap();
     }
 
-    pub struct Row {
+    pub(crate) struct Row {
         pub subject: u16,
         pub trial: u16,
         pub window: u16,
@@ -761,7 +564,7 @@ pub(crate) mod tests {
         pub data: Vec<f32>,
     }
 
-    pub fn read_rows(path: &Path) -> Vec<Row> {
+    pub(crate) fn read_rows(path: &Path) -> Vec<Row> {
         let df = scan(path).unwrap().collect().unwrap();
         let g = |n: &str| df.column(n).unwrap().clone();
         let (s, t, w, a, v, ar) = (

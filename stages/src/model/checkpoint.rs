@@ -17,13 +17,13 @@ use super::error::ModelError;
 use super::param_tree::{ParamPath, ParamTree, ParamTreeExt};
 
 /// Metadata keys.
-pub const KEY_NETWORK: &str = "network";
-pub const KEY_CONFIG: &str = "config";
-pub const KEY_DTYPE: &str = "dtype";
+pub(crate) const KEY_NETWORK: &str = "network";
+pub(crate) const KEY_CONFIG: &str = "config";
+pub(crate) const KEY_DTYPE: &str = "dtype";
 
 /// Saves every tensor of `model` (trainable and buffers) with `network` and `config`
 /// in the metadata.
-pub fn save<E: Float, D: NetDevice<E>, M: ParamTree<E, D>>(
+pub(crate) fn save<E: Float, D: NetDevice<E>, M: ParamTree<E, D>>(
     model: &M,
     path: &Path,
     network: &str,
@@ -103,7 +103,7 @@ fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>, String> {
 }
 
 /// The header metadata of a checkpoint.
-pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, ModelError> {
+pub(crate) fn read_metadata(path: &Path) -> Result<HashMap<String, String>, ModelError> {
     let bytes = std::fs::read(path)
         .map_err(|e| ModelError::checkpoint(path, format!("cannot read: {e}")))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes)
@@ -112,7 +112,10 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, ModelError>
 }
 
 /// The configuration stored by [`save`], checking that the file holds a `network`.
-pub fn read_config<C: DeserializeOwned>(path: &Path, network: &str) -> Result<C, ModelError> {
+pub(crate) fn read_config<C: DeserializeOwned>(
+    path: &Path,
+    network: &str,
+) -> Result<C, ModelError> {
     let meta = read_metadata(path)?;
     match meta.get(KEY_NETWORK) {
         Some(n) if n == network => {}
@@ -137,7 +140,7 @@ pub fn read_config<C: DeserializeOwned>(path: &Path, network: &str) -> Result<C,
 
 /// Overwrites every tensor of `model` with the file's tensor of the same name. Names,
 /// shapes and element type must match exactly, with no tensor missing or extra.
-pub fn load_into<E: Float, D: NetDevice<E>, M: ParamTree<E, D>>(
+pub(crate) fn load_into<E: Float, D: NetDevice<E>, M: ParamTree<E, D>>(
     model: &mut M,
     path: &Path,
 ) -> Result<(), ModelError> {

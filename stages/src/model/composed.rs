@@ -9,7 +9,7 @@ use super::device::{BatchStats, BnOutput, Float, FrontOutput, FrontParams, T1, T
 use super::masks;
 
 /// `x · w + b`.
-pub fn linear<E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn linear<E: Float, D: Device<E>, T: Tape<E, D>>(
     x: T2<E, D, T>,
     w: &T2<E, D>,
     b: Option<&T1<E, D>>,
@@ -44,7 +44,7 @@ pub(crate) fn unfold_indices(
 }
 
 /// Unfold (gather) + matmul; the input gets no gradient.
-pub fn temporal_conv<E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn temporal_conv<E: Float, D: Device<E>, T: Tape<E, D>>(
     x: T3<E, D, T>,
     w: &T2<E, D>,
     b: Option<&T1<E, D>>,
@@ -66,7 +66,7 @@ pub fn temporal_conv<E: Float, D: Device<E>, T: Tape<E, D>>(
 }
 
 /// Temporal conv → batch norm → ReLU → spatial conv.
-pub fn conv_front<E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn conv_front<E: Float, D: Device<E>, T: Tape<E, D>>(
     x: T3<E, D, T>,
     p: &FrontParams<'_, E, D>,
 ) -> Result<FrontOutput<E, D, T>, D::Err> {
@@ -95,7 +95,7 @@ pub fn conv_front<E: Float, D: Device<E>, T: Tape<E, D>>(
 }
 
 /// Batch norm with batch statistics over axes 0 and 2.
-pub fn batch_norm_train<E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn batch_norm_train<E: Float, D: Device<E>, T: Tape<E, D>>(
     x: T3<E, D, T>,
     gamma: &T1<E, D>,
     beta: &T1<E, D>,
@@ -141,7 +141,7 @@ fn affine_channel<E: Float, D: Device<E>, T: Tape<E, D>>(
 }
 
 /// Batch norm with fixed statistics.
-pub fn batch_norm_eval<E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn batch_norm_eval<E: Float, D: Device<E>, T: Tape<E, D>>(
     x: T3<E, D, T>,
     gamma: &T1<E, D>,
     beta: &T1<E, D>,
@@ -157,7 +157,7 @@ pub fn batch_norm_eval<E: Float, D: Device<E>, T: Tape<E, D>>(
 }
 
 /// Layer norm over the last axis.
-pub fn layer_norm<E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn layer_norm<E: Float, D: Device<E>, T: Tape<E, D>>(
     x: T2<E, D, T>,
     gamma: &T1<E, D>,
     beta: &T1<E, D>,
@@ -177,7 +177,7 @@ pub fn layer_norm<E: Float, D: Device<E>, T: Tape<E, D>>(
 }
 
 /// Layer norm of `x + residual`.
-pub fn add_layer_norm<E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn add_layer_norm<E: Float, D: Device<E>, T: Tape<E, D>>(
     x: T2<E, D, T>,
     residual: &T2<E, D>,
     gamma: &T1<E, D>,
@@ -188,7 +188,7 @@ pub fn add_layer_norm<E: Float, D: Device<E>, T: Tape<E, D>>(
 }
 
 /// `x ⊙ z / (1 + |z|)`.
-pub fn gate<E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn gate<E: Float, D: Device<E>, T: Tape<E, D>>(
     z: T3<E, D, T>,
     x: &T3<E, D>,
 ) -> Result<T3<E, D, T>, D::Err> {
@@ -197,7 +197,7 @@ pub fn gate<E: Float, D: Device<E>, T: Tape<E, D>>(
 }
 
 /// Multi-head scaled dot-product attention on packed `(B, S, 3·D)` projections.
-pub fn attention<E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn attention<E: Float, D: Device<E>, T: Tape<E, D>>(
     qkv: T3<E, D, T>,
     heads: usize,
     dropout: Option<(f64, u64)>,
@@ -240,7 +240,7 @@ pub fn attention<E: Float, D: Device<E>, T: Tape<E, D>>(
 
 /// Inverted dropout keeping the elements [`masks::keep_factors`] keeps for `seed`
 /// (the fused CPU kernel's mask).
-pub fn dropout<S: Shape, E: Float, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn dropout<S: Shape, E: Float, D: Device<E>, T: Tape<E, D>>(
     x: Tensor<S, E, D, T>,
     p: f64,
     seed: u64,

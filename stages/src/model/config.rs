@@ -68,21 +68,7 @@ pub enum ScoreBn {
     Features,
 }
 
-impl ScoreBn {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "tokens" => Some(ScoreBn::Tokens),
-            "features" => Some(ScoreBn::Features),
-            _ => None,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            ScoreBn::Tokens => "tokens",
-            ScoreBn::Features => "features",
-        }
-    }
-}
+crate::choice_param!(ScoreBn { Tokens => "tokens", Features => "features" });
 
 impl Default for BranchConfig {
     fn default() -> Self {

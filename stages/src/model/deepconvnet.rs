@@ -51,7 +51,7 @@ crate::impl_params!(DeepConvNet {
 });
 
 /// `ELU(x) = max(x, 0) + exp(min(x, 0)) − 1`.
-pub fn elu<S: Shape, E: Float, D: NetDevice<E>, T: Tape<E, D>>(
+pub(crate) fn elu<S: Shape, E: Float, D: NetDevice<E>, T: Tape<E, D>>(
     x: Tensor<S, E, D, T>,
 ) -> Result<Tensor<S, E, D, T>, D::Err> {
     let neg = x
@@ -64,7 +64,7 @@ pub fn elu<S: Shape, E: Float, D: NetDevice<E>, T: Tape<E, D>>(
 
 /// Max-pool with size = stride `pool` along axis 1 of `(B, L, F)`; a remainder is
 /// dropped (PyTorch's floor mode).
-pub fn max_pool_time<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
+pub(crate) fn max_pool_time<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
     x: T3<E, D, T>,
     pool: usize,
 ) -> Result<T3<E, D, T>, D::Err> {
@@ -85,7 +85,7 @@ pub fn max_pool_time<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
 
 /// Unfolds `(B, L, F)` into `(B·L', k·F)` windows of `k` consecutive steps (stride
 /// 1, `L' = L − k + 1`), row-major `(tap, filter)`, differentiable.
-pub fn unfold_time<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
+pub(crate) fn unfold_time<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
     x: T3<E, D, T>,
     k: usize,
 ) -> Result<T2<E, D, T>, D::Err> {

@@ -151,7 +151,7 @@ impl<E: Float, D: NetDevice<E>> DepthFusion<E, D> {
 /// Written as a reshape to `(B, 2, L·dim)` and a sum over the middle axis, not as two
 /// slices: dfdx 0.13's slice backward overwrites the input gradient instead of adding
 /// to it, which would erase the classifier's gradient of `F_T`.
-pub fn align_teacher_feature<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
+pub(crate) fn align_teacher_feature<E: Float, D: NetDevice<E>, T: Tape<E, D>>(
     f: T3<E, D, T>,
 ) -> Result<T3<E, D, T>, D::Err> {
     let (b, n, d) = *f.shape();

@@ -52,27 +52,27 @@
 //! Threads come from the current rayon pool. `benches/train_step.rs` and its PyTorch
 //! twin `benches/torch_step.py` time one training step of the spec's networks.
 
-pub mod adam;
-pub mod attention;
-pub mod batchnorm;
-pub mod branch;
-pub mod checkpoint;
-pub mod classifier;
-pub mod composed;
-pub mod config;
+pub(crate) mod adam;
+pub(crate) mod attention;
+pub(crate) mod batchnorm;
+pub(crate) mod branch;
+pub(crate) mod checkpoint;
+pub(crate) mod classifier;
+pub(crate) mod composed;
+pub(crate) mod config;
 pub mod cpu;
-pub mod deepconvnet;
-pub mod dense;
+pub(crate) mod deepconvnet;
+pub(crate) mod dense;
 pub mod device;
 pub mod error;
-pub mod fusion;
+pub(crate) mod fusion;
 pub mod init;
-pub mod layer_norm;
-pub mod masks;
-pub mod param_tree;
-pub mod regressor;
+pub(crate) mod layer_norm;
+pub(crate) mod masks;
+pub(crate) mod param_tree;
+pub(crate) mod regressor;
 pub mod score;
-pub mod student;
+pub(crate) mod student;
 pub mod teacher;
 
 #[cfg(test)]

@@ -93,9 +93,9 @@ impl ParamPath {
 }
 
 /// A visit callback: dotted name, trainable flag, tensor.
-pub type VisitFn<'f, 'a, E, D> = dyn FnMut(&str, bool, TensorRef<'a, E, D>) + 'f;
+pub(crate) type VisitFn<'f, 'a, E, D> = dyn FnMut(&str, bool, TensorRef<'a, E, D>) + 'f;
 /// A mutable visit callback.
-pub type VisitMutFn<'f, 'a, E, D> = dyn FnMut(&str, bool, TensorMut<'a, E, D>) + 'f;
+pub(crate) type VisitMutFn<'f, 'a, E, D> = dyn FnMut(&str, bool, TensorMut<'a, E, D>) + 'f;
 
 /// Something made of named parameter tensors, visited in a fixed order.
 ///

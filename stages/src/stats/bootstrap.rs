@@ -6,14 +6,14 @@ use rand::{Rng, SeedableRng};
 
 /// One unit (e.g. a trial): its windows, each a pair `(a, b)` of the two
 /// models' per-window values — typically 1.0 = correct, 0.0 = incorrect.
-pub type Unit = Vec<(f64, f64)>;
+pub(super) type Unit = Vec<(f64, f64)>;
 
 /// One cluster (e.g. a subject): its units.
-pub type Cluster = Vec<Unit>;
+pub(crate) type Cluster = Vec<Unit>;
 
 /// Result of [`cluster_bootstrap_diff`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BootstrapResult {
+pub(crate) struct BootstrapResult {
     /// Statistic on the original data.
     pub observed: f64,
     /// 95 % percentile interval: the 2.5 % and 97.5 % quantiles of the
@@ -28,7 +28,7 @@ pub struct BootstrapResult {
 /// `mean(a) − mean(b)` over all windows: the default statistic for
 /// [`cluster_bootstrap_diff`] (difference in per-window accuracy when the
 /// values are 0/1). NaN for an empty slice.
-pub fn mean_diff(windows: &[(f64, f64)]) -> f64 {
+pub(crate) fn mean_diff(windows: &[(f64, f64)]) -> f64 {
     let n = windows.len() as f64;
     let (sa, sb) = windows
         .iter()
@@ -40,7 +40,7 @@ pub fn mean_diff(windows: &[(f64, f64)]) -> f64 {
 /// interpolation between order statistics (Hyndman & Fan 1996 type 7,
 /// `numpy.percentile(x, 100*q)` default). `q` is clamped to `[0, 1]`; an empty
 /// slice gives NaN. The slice must already be sorted ascending.
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+pub(super) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -71,7 +71,7 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 /// [`StatsError::InvalidArgument`] for `reps == 0` or an empty cluster/unit,
 /// [`StatsError::NonFinite`] for a non-finite window value or a non-finite
 /// value of `stat` on the data or on a replicate.
-pub fn cluster_bootstrap_diff<S>(
+pub(crate) fn cluster_bootstrap_diff<S>(
     clusters: &[Cluster],
     stat: S,
     reps: usize,

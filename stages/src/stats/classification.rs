@@ -31,7 +31,7 @@ fn check_binary(labels: &[u8], what: &'static str) -> Result<(), StatsError> {
 ///
 /// # Errors
 /// [`StatsError::LengthMismatch`], [`StatsError::TooFewSamples`] when empty.
-pub fn accuracy(labels: &[u8], predictions: &[u8]) -> Result<f64, StatsError> {
+pub(crate) fn accuracy(labels: &[u8], predictions: &[u8]) -> Result<f64, StatsError> {
     check_pair(labels, predictions)?;
     let correct = labels
         .iter()
@@ -48,7 +48,7 @@ pub fn accuracy(labels: &[u8], predictions: &[u8]) -> Result<f64, StatsError> {
 ///
 /// # Errors
 /// [`StatsError::LengthMismatch`], [`StatsError::TooFewSamples`] when empty.
-pub fn balanced_accuracy(labels: &[u8], predictions: &[u8]) -> Result<f64, StatsError> {
+pub(crate) fn balanced_accuracy(labels: &[u8], predictions: &[u8]) -> Result<f64, StatsError> {
     check_pair(labels, predictions)?;
     let mut support = [0usize; 256];
     let mut hits = [0usize; 256];
@@ -74,7 +74,7 @@ pub fn balanced_accuracy(labels: &[u8], predictions: &[u8]) -> Result<f64, Stats
 ///
 /// # Errors
 /// [`StatsError::LengthMismatch`], [`StatsError::TooFewSamples`] when empty.
-pub fn macro_f1(labels: &[u8], predictions: &[u8]) -> Result<f64, StatsError> {
+pub(crate) fn macro_f1(labels: &[u8], predictions: &[u8]) -> Result<f64, StatsError> {
     check_pair(labels, predictions)?;
     let mut tp = [0usize; 256];
     let mut fp = [0usize; 256];
@@ -109,7 +109,7 @@ pub fn macro_f1(labels: &[u8], predictions: &[u8]) -> Result<f64, StatsError> {
 /// [`StatsError::NonFinite`] for NaN/±inf scores,
 /// [`StatsError::InvalidArgument`] for labels other than 0/1 or only one class
 /// present (sklearn raises `ValueError` there too).
-pub fn auroc(labels: &[u8], scores: &[f64]) -> Result<f64, StatsError> {
+pub(crate) fn auroc(labels: &[u8], scores: &[f64]) -> Result<f64, StatsError> {
     if labels.len() != scores.len() {
         return Err(StatsError::LengthMismatch {
             left: labels.len(),
@@ -147,6 +147,7 @@ pub fn auroc(labels: &[u8], scores: &[f64]) -> Result<f64, StatsError> {
     Ok((r1_2 as f64 / 2.0 - n1f * (n1f + 1.0) / 2.0) / (n1f * n0f))
 }
 
+#[cfg(test)]
 /// Accuracy on `test_labels` of always predicting the most frequent class of
 /// `train_labels` (ties → smallest label), the "majority class" chance
 /// baseline; equals sklearn's `DummyClassifier(strategy="most_frequent")`
@@ -154,7 +155,10 @@ pub fn auroc(labels: &[u8], scores: &[f64]) -> Result<f64, StatsError> {
 ///
 /// # Errors
 /// [`StatsError::TooFewSamples`] when either input is empty.
-pub fn majority_class_accuracy(train_labels: &[u8], test_labels: &[u8]) -> Result<f64, StatsError> {
+pub(super) fn majority_class_accuracy(
+    train_labels: &[u8],
+    test_labels: &[u8],
+) -> Result<f64, StatsError> {
     if train_labels.is_empty() || test_labels.is_empty() {
         return Err(StatsError::TooFewSamples { needed: 1, got: 0 });
     }
@@ -180,7 +184,7 @@ pub fn majority_class_accuracy(train_labels: &[u8], test_labels: &[u8]) -> Resul
 /// # Errors
 /// [`StatsError::TooFewSamples`] when empty, [`StatsError::InvalidArgument`]
 /// for labels other than 0/1.
-pub fn constant_high_f1(test_labels: &[u8]) -> Result<f64, StatsError> {
+pub(crate) fn constant_high_f1(test_labels: &[u8]) -> Result<f64, StatsError> {
     if test_labels.is_empty() {
         return Err(StatsError::TooFewSamples { needed: 1, got: 0 });
     }
@@ -192,7 +196,7 @@ pub fn constant_high_f1(test_labels: &[u8]) -> Result<f64, StatsError> {
 
 /// Result of [`permutation_test_above_chance`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PermutationResult {
+pub(crate) struct PermutationResult {
     /// Metric on the real labels.
     pub observed: f64,
     /// `(1 + #{metric(permuted) ≥ observed}) / (1 + reps)`.
@@ -212,7 +216,7 @@ pub struct PermutationResult {
 /// # Errors
 /// [`StatsError::InvalidArgument`] for `reps == 0`; otherwise whatever
 /// `metric` returns on the observed data or a permutation.
-pub fn permutation_test_above_chance<M>(
+pub(crate) fn permutation_test_above_chance<M>(
     labels: &[u8],
     predictions: &[u8],
     metric: M,

@@ -5,7 +5,7 @@ use super::StatsError;
 
 /// Mean, spread and 95 % confidence interval of one sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Number of observations.
     pub n: usize,
     /// Arithmetic mean `x̄ = Σx/n`.
@@ -31,7 +31,7 @@ pub struct Summary {
 /// # Errors
 /// [`StatsError::TooFewSamples`] for an empty slice, [`StatsError::NonFinite`]
 /// for NaN/±inf input.
-pub fn summary(xs: &[f64]) -> Result<Summary, StatsError> {
+pub(crate) fn summary(xs: &[f64]) -> Result<Summary, StatsError> {
     check_finite(xs, "xs")?;
     check_len(xs.len(), 1)?;
     let n = xs.len();

@@ -8,7 +8,7 @@ use std::fmt;
 /// function in this crate panics on user input; each returns one of these
 /// variants instead.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StatsError {
+pub(crate) enum StatsError {
     /// Fewer observations than the statistic needs (`needed` at least, `got` given).
     TooFewSamples {
         /// Minimum number of observations required.

@@ -32,22 +32,18 @@ mod power;
 mod ttest;
 mod wilcoxon;
 
-pub use bootstrap::{
-    cluster_bootstrap_diff, mean_diff, quantile_sorted, BootstrapResult, Cluster, Unit,
+pub(crate) use bootstrap::{cluster_bootstrap_diff, mean_diff, BootstrapResult, Cluster};
+pub(crate) use classification::{
+    accuracy, auroc, balanced_accuracy, constant_high_f1, macro_f1, permutation_test_above_chance,
 };
-pub use classification::{
-    accuracy, auroc, balanced_accuracy, constant_high_f1, macro_f1, majority_class_accuracy,
-    permutation_test_above_chance, PermutationResult,
-};
-pub use describe::{summary, Summary};
-pub use error::StatsError;
-pub use multitest::holm;
-pub use power::{
-    minimal_detectable_difference, minimal_detectable_difference_approx, noncentral_t_cdf,
-    SeCorrection,
-};
-pub use ttest::{corrected_resampled_t, paired_t, TTestResult};
-pub use wilcoxon::{wilcoxon_signed_rank, WilcoxonMethod, WilcoxonResult};
+pub(crate) use describe::summary;
+pub(crate) use error::StatsError;
+pub(crate) use multitest::holm;
+pub(crate) use power::{minimal_detectable_difference, SeCorrection};
+pub(crate) use ttest::corrected_resampled_t;
+#[cfg(test)]
+pub(crate) use ttest::paired_t;
+pub(crate) use wilcoxon::wilcoxon_signed_rank;
 
 /// Test helper: assert `|got − want| ≤ tol·max(|want|, tiny)`.
 #[cfg(test)]

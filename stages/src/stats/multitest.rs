@@ -13,7 +13,7 @@ use super::StatsError;
 /// # Errors
 /// [`StatsError::NonFinite`] for NaN/±inf, [`StatsError::InvalidArgument`] for
 /// a value outside `[0, 1]`.
-pub fn holm(pvalues: &[f64]) -> Result<Vec<f64>, StatsError> {
+pub(crate) fn holm(pvalues: &[f64]) -> Result<Vec<f64>, StatsError> {
     if pvalues.iter().any(|p| !p.is_finite()) {
         return Err(StatsError::NonFinite("pvalues"));
     }

@@ -8,8 +8,10 @@ use statrs::function::gamma::ln_gamma;
 
 /// How the standard error of the mean difference is formed in a power analysis.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SeCorrection {
-    /// Plain paired t-test: `se = s_d · sqrt(1/n)`.
+pub(crate) enum SeCorrection {
+    /// Plain paired t-test: `se = s_d · sqrt(1/n)` (the tests' reference: `evaluate`
+    /// uses the corrected test).
+    #[cfg_attr(not(test), allow(dead_code))]
     None,
     /// Nadeau–Bengio corrected resampled t-test (see
     /// [`super::corrected_resampled_t`]): `se = s_d · sqrt(1/n + n₂/n₁)`.
@@ -21,7 +23,7 @@ pub enum SeCorrection {
 
 impl SeCorrection {
     /// The multiplier `k` with `se = s_d · k`: `sqrt(1/n)` or `sqrt(1/n + n₂/n₁)`.
-    pub fn se_multiplier(&self, n: usize) -> f64 {
+    pub(crate) fn se_multiplier(&self, n: usize) -> f64 {
         let base = 1.0 / n as f64;
         match *self {
             SeCorrection::None => base.sqrt(),
@@ -48,7 +50,7 @@ impl SeCorrection {
 /// # Errors
 /// [`StatsError::InvalidArgument`] for `df ≤ 0`, non-finite arguments, or
 /// `nc² > 2·10⁸` (the series would need too many terms).
-pub fn noncentral_t_cdf(t: f64, df: f64, nc: f64) -> Result<f64, StatsError> {
+pub(super) fn noncentral_t_cdf(t: f64, df: f64, nc: f64) -> Result<f64, StatsError> {
     if !(df > 0.0 && df.is_finite() && t.is_finite() && nc.is_finite()) {
         return Err(StatsError::InvalidArgument(
             "noncentral t needs finite t, nc and df > 0",
@@ -171,7 +173,7 @@ fn check_mdd_args(
 /// # Errors
 /// [`StatsError::TooFewSamples`] for `n < 2`, [`StatsError::InvalidArgument`]
 /// for `alpha ∉ (0,1)`, `power ∉ (alpha,1)`, negative/non-finite `sd_diff` or ratio.
-pub fn minimal_detectable_difference(
+pub(crate) fn minimal_detectable_difference(
     sd_diff: f64,
     n: usize,
     alpha: f64,
@@ -206,6 +208,7 @@ pub fn minimal_detectable_difference(
     Ok(0.5 * (lo + hi) * sd_diff * correction.se_multiplier(n))
 }
 
+#[cfg(test)]
 /// Closed-form approximation of [`minimal_detectable_difference`]:
 /// `δ ≈ (t_{1−α/2, n−1} + t_{power, n−1}) · se`, `se = sd_diff · k`
 /// (e.g. Cohen 1988, ch. 2; ignores the far rejection tail and the skew of the
@@ -218,7 +221,7 @@ pub fn minimal_detectable_difference(
 ///
 /// # Errors
 /// As [`minimal_detectable_difference`].
-pub fn minimal_detectable_difference_approx(
+pub(super) fn minimal_detectable_difference_approx(
     sd_diff: f64,
     n: usize,
     alpha: f64,

@@ -5,7 +5,7 @@ use super::StatsError;
 
 /// Result of a one-sample t-test on paired differences `d`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TTestResult {
+pub(crate) struct TTestResult {
     /// Number of differences.
     pub n: usize,
     /// Mean difference `d̄`.
@@ -54,6 +54,7 @@ fn t_test_on_diffs(d: &[f64], se_factor: f64) -> Result<TTestResult, StatsError>
     })
 }
 
+#[cfg(test)]
 /// Paired (dependent-samples) t-test on `d = a − b`:
 /// `t = d̄ / (s_d/√n)`, `df = n − 1`, two-sided `p = 2·P(T_df > |t|)`, and the
 /// 95 % interval `d̄ ± t_{0.975,df}·s_d/√n`.
@@ -65,7 +66,7 @@ fn t_test_on_diffs(d: &[f64], se_factor: f64) -> Result<TTestResult, StatsError>
 /// [`StatsError::LengthMismatch`], [`StatsError::NonFinite`],
 /// [`StatsError::TooFewSamples`] for `n < 2`, and [`StatsError::ZeroVariance`]
 /// when all differences are equal (scipy returns `t = ±inf`/huge, `p ≈ 0`, or NaN there).
-pub fn paired_t(a: &[f64], b: &[f64]) -> Result<TTestResult, StatsError> {
+pub(crate) fn paired_t(a: &[f64], b: &[f64]) -> Result<TTestResult, StatsError> {
     if a.len() != b.len() {
         return Err(StatsError::LengthMismatch {
             left: a.len(),
@@ -100,7 +101,7 @@ pub fn paired_t(a: &[f64], b: &[f64]) -> Result<TTestResult, StatsError> {
 /// [`StatsError::ZeroVariance`] when all differences are equal, and
 /// [`StatsError::InvalidArgument`] for a
 /// negative or non-finite ratio.
-pub fn corrected_resampled_t(
+pub(crate) fn corrected_resampled_t(
     diffs: &[f64],
     test_train_ratio: f64,
 ) -> Result<TTestResult, StatsError> {

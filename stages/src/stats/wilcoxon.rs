@@ -5,7 +5,7 @@ use super::StatsError;
 
 /// Which null distribution produced the p-value of [`wilcoxon_signed_rank`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WilcoxonMethod {
+pub(crate) enum WilcoxonMethod {
     /// Exact distribution of `W+` over ranks `1..n` (no ties, no zeros, `n ≤ 50`).
     Exact,
     /// Exact sign-flip (permutation) distribution of `W+` with mid-ranks, used
@@ -18,7 +18,7 @@ pub enum WilcoxonMethod {
 
 /// Result of [`wilcoxon_signed_rank`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WilcoxonResult {
+pub(crate) struct WilcoxonResult {
     /// `min(W+, W−)`, the statistic scipy reports for the two-sided test.
     pub statistic: f64,
     /// Two-sided p-value.
@@ -55,7 +55,7 @@ pub struct WilcoxonResult {
 /// # Errors
 /// [`StatsError::TooFewSamples`] for an empty slice (scipy returns NaN),
 /// [`StatsError::NonFinite`] for NaN/±inf input.
-pub fn wilcoxon_signed_rank(diffs: &[f64]) -> Result<WilcoxonResult, StatsError> {
+pub(crate) fn wilcoxon_signed_rank(diffs: &[f64]) -> Result<WilcoxonResult, StatsError> {
     check_finite(diffs, "diffs")?;
     check_len(diffs.len(), 1)?;
     let n_total = diffs.len();

@@ -17,26 +17,46 @@ use std::f64::consts::PI;
 use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
-use crate::stage::{Context, Outcome, ParamKind, ParamSpec, Params, Stage, StageError};
+use crate::params::ParamSchema;
+use crate::stage::{Context, Outcome, Stage, StageError};
 use crate::train::dataset::{FoldData, Modality, Role};
 use crate::train::evaluate::METRICS_JSON;
 use crate::train::fit::{accuracy, EpochRecord, FitReport};
 use crate::train::predictions::PREDICTIONS;
 use crate::train::training_stage::{
-    cell_params, finish, load_data, predictions, write_test_predictions, LEARNING_CURVE,
+    finish, load_data, predictions, write_test_predictions, CellParams, LEARNING_CURVE,
 };
 
 /// The frequency bands (Hz).
-pub const BANDS: [(&str, f64, f64); 4] = [
+pub(crate) const BANDS: [(&str, f64, f64); 4] = [
     ("theta", 4.0, 8.0),
     ("alpha", 8.0, 13.0),
     ("beta", 13.0, 30.0),
     ("gamma", 30.0, 45.0),
 ];
 /// The L2 penalties tried (on standardised features, per training window).
-pub const PENALTIES: [f64; 5] = [1e-3, 1e-2, 1e-1, 1.0, 10.0];
+pub(crate) const PENALTIES: [f64; 5] = [1e-3, 1e-2, 1e-1, 1.0, 10.0];
 
-pub struct BandPower;
+pub(crate) struct BandPower;
+
+/// The channels whose band powers are the features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inputs {
+    EegEog,
+    Eog,
+}
+
+crate::choice_param!(Inputs { EegEog => "eeg+eog", Eog => "eog" });
+
+crate::stage_params! {
+    /// What `band-power` takes: the cell, and which channels. (No optimiser: the
+    /// logistic regression is fitted by Newton's method.)
+    pub(crate) struct BandPowerParams {
+        ..cell: CellParams,
+        /// the channels whose band powers are the features
+        inputs: Inputs = Inputs::EegEog;
+    }
+}
 
 impl Stage for BandPower {
     fn name(&self) -> &'static str {
@@ -48,19 +68,8 @@ impl Stage for BandPower {
     fn doc(&self) -> &'static str {
         "baseline: per-channel log band powers (theta, alpha, beta, gamma) -> L2 logistic regression, penalty chosen on val; EEG+EOG or EOG only"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        let mut p = cell_params();
-        p.push(ParamSpec::new(
-            "inputs",
-            ParamKind::choice(&["eeg+eog", "eog"]),
-            "eeg+eog",
-            "the channels whose band powers are the features",
-        ));
-        p
-    }
-    fn inert_params(&self, _params: &Params) -> Vec<&'static str> {
-        // no gradient descent on a network: the networks' optimiser settings do nothing
-        vec!["lr", "weight_decay"]
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<BandPowerParams>()
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![WINDOWS, SPLITS]
@@ -72,9 +81,10 @@ impl Stage for BandPower {
         crate::Resources::light()
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
-        let modalities: &[Modality] = match ctx.params.str("inputs")? {
-            "eog" => &[Modality::Eog],
-            _ => &[Modality::Eeg, Modality::Eog],
+        let p: BandPowerParams = ctx.params()?;
+        let modalities: &[Modality] = match p.inputs {
+            Inputs::Eog => &[Modality::Eog],
+            Inputs::EegEog => &[Modality::Eeg, Modality::Eog],
         };
         let data = load_data(ctx, modalities)?;
         let feats = |role| features(&data, role);
@@ -143,7 +153,7 @@ impl Stage for BandPower {
 
 /// The log10 band powers of every window of `role`: channels (in modality order) ×
 /// [`BANDS`].
-pub fn features(data: &FoldData, role: Role) -> Vec<Vec<f64>> {
+pub(crate) fn features(data: &FoldData, role: Role) -> Vec<Vec<f64>> {
     let n = data.role(role).len();
     let bands = Periodogram::new(data.samples(), f64::from(data.meta.sample_rate));
     let idx: Vec<usize> = (0..n).collect();
@@ -274,7 +284,7 @@ fn score(w: &[f64], x: &[f64]) -> f64 {
 }
 
 /// P(high) per row.
-pub fn p_high(w: &[f64], x: &[Vec<f64>]) -> Vec<f32> {
+pub(crate) fn p_high(w: &[f64], x: &[Vec<f64>]) -> Vec<f32> {
     x.iter().map(|r| sigmoid(score(w, r)) as f32).collect()
 }
 
@@ -293,7 +303,7 @@ fn log_loss(w: &[f64], x: &[Vec<f64>], y: &[u8]) -> f64 {
 }
 
 /// Minimises `Σ log-loss + l2·n/2·‖w_{1..}‖²` (the bias unpenalised) by Newton's method.
-pub fn fit_logistic(x: &[Vec<f64>], y: &[u8], l2: f64) -> Vec<f64> {
+pub(crate) fn fit_logistic(x: &[Vec<f64>], y: &[u8], l2: f64) -> Vec<f64> {
     let d = x.first().map_or(0, Vec::len) + 1;
     let n = x.len() as f64;
     let mut w = vec![0.0; d];

@@ -34,17 +34,17 @@ use crate::train::metrics::predict as predict_high;
 use crate::train::predictions::Prediction;
 
 /// α of every verdict.
-pub const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 /// Power of the minimal detectable difference.
-pub const POWER: f64 = 0.8;
+pub(crate) const POWER: f64 = 0.8;
 /// Resamples of the window-level bootstrap and of the permutation test.
-pub const RESAMPLES: usize = 2000;
+pub(crate) const RESAMPLES: usize = 2000;
 /// The pseudo-model of a contrast against the best constant classifier.
-pub const CONSTANT: &str = "constant";
+pub(crate) const CONSTANT: &str = "constant";
 
 /// One model's test predictions in one cell.
 #[derive(Debug, Clone)]
-pub struct Run {
+pub(crate) struct Run {
     /// Row label: the stage, `stage/teacher` for an updated teacher.
     pub model: String,
     pub target: String,
@@ -58,7 +58,7 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn new(
+    pub(crate) fn new(
         model: String,
         target: String,
         fold: Option<i64>,
@@ -82,7 +82,7 @@ impl Run {
 /// Per-cell metrics of a [`Run`], in percent (NaN where undefined, e.g. AUROC with
 /// one class in the test set).
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct CellMetrics {
+pub(crate) struct CellMetrics {
     pub accuracy: f64,
     pub f1: f64,
     pub balanced_accuracy: f64,
@@ -102,7 +102,7 @@ fn pct(r: Result<f64, stats::StatsError>) -> f64 {
 }
 
 impl CellMetrics {
-    pub fn of(preds: &[Prediction]) -> CellMetrics {
+    pub(crate) fn of(preds: &[Prediction]) -> CellMetrics {
         let y: Vec<u8> = preds.iter().map(|p| p.y).collect();
         let yhat: Vec<u8> = preds.iter().map(|p| predict_high(p.p_high)).collect();
         let scores: Vec<f64> = preds.iter().map(|p| p.p_high as f64).collect();
@@ -155,7 +155,7 @@ fn f1_high(y: &[u8], yhat: &[u8]) -> f64 {
 
 /// Mean, sample sd and 95 % t-interval of one metric over cells.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Interval {
+pub(crate) struct Interval {
     pub mean: f64,
     pub sd: f64,
     pub lo: f64,
@@ -184,7 +184,7 @@ impl Interval {
 
 /// A model on one target over its cells.
 #[derive(Debug, Clone, Serialize)]
-pub struct ModelSummary {
+pub(crate) struct ModelSummary {
     pub model: String,
     pub target: String,
     /// Units the intervals are over: cells (fold × repeat), or subjects.
@@ -207,7 +207,7 @@ pub struct ModelSummary {
 
 /// One paired contrast on one target.
 #[derive(Debug, Clone, Serialize)]
-pub struct Contrast {
+pub(crate) struct Contrast {
     pub a: String,
     pub b: String,
     pub target: String,
@@ -235,7 +235,7 @@ pub struct Contrast {
 }
 
 /// `"A - B"` → (A, B).
-pub fn parse_contrast(s: &str) -> Result<(String, String), StageError> {
+pub(crate) fn parse_contrast(s: &str) -> Result<(String, String), StageError> {
     let mut parts = s.split(" - ");
     match (parts.next(), parts.next(), parts.next()) {
         (Some(a), Some(b), None) if !a.trim().is_empty() && !b.trim().is_empty() => {
@@ -261,7 +261,7 @@ fn index(runs: &[Run]) -> BTreeMap<(String, String), BTreeMap<CellKey, &Run>> {
 }
 
 /// Per (model, target) summaries, models in first-seen order.
-pub fn summarise(runs: &[Run], seed: u64) -> Vec<ModelSummary> {
+pub(crate) fn summarise(runs: &[Run], seed: u64) -> Vec<ModelSummary> {
     let idx = index(runs);
     let mut order: Vec<(String, String)> = Vec::new();
     for r in runs {
@@ -386,7 +386,7 @@ fn window_bootstrap(pairs: &[(&Run, Option<&Run>)], seed: u64) -> Option<stats::
 
 /// Every contrast on every target both models have, Holm-adjusted together.
 /// `test_train_ratio`: `n_test / n_train` of one resample (Nadeau–Bengio).
-pub fn contrasts(
+pub(crate) fn contrasts(
     runs: &[Run],
     wanted: &[(String, String)],
     test_train_ratio: f64,
@@ -552,7 +552,7 @@ fn ci(i: &Interval) -> String {
 }
 
 /// The statistics section of the run report (Markdown).
-pub fn markdown(summary: &[ModelSummary], contrasts: &[Contrast], ratio: f64) -> String {
+pub(crate) fn markdown(summary: &[ModelSummary], contrasts: &[Contrast], ratio: f64) -> String {
     let mut s = String::new();
     let cells = summary.iter().map(|m| m.cells).max().unwrap_or(0);
     let unit = if summary.iter().any(|m| m.unit == "subject") {

@@ -6,16 +6,12 @@
 //! requested modalities of windows that have a role in the fold are kept, so memory is
 //! one copy of what training needs (not the whole table).
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float32Type, UInt16Type, UInt8Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::data::folds::read_splits;
 use crate::stage::StageError;
 
 /// Which binary label a model is trained on.
@@ -25,75 +21,11 @@ pub enum Target {
     Valence,
 }
 
-impl Target {
-    pub fn parse(s: &str) -> Result<Target, StageError> {
-        match s {
-            "arousal" => Ok(Target::Arousal),
-            "valence" => Ok(Target::Valence),
-            other => Err(StageError::Param(format!(
-                "parameter `target` must be arousal or valence, got {other:?}"
-            ))),
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::Arousal => "arousal",
-            Target::Valence => "valence",
-        }
-    }
-}
+crate::choice_param!(Target { Arousal => "arousal", Valence => "valence" });
 
 pub use crate::data::folds::Role;
-
-/// A group of channels a network branch reads, found by the `kinds` metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Modality {
-    Eeg,
-    Eog,
-}
-
-impl Modality {
-    pub fn kind(self) -> &'static str {
-        match self {
-            Modality::Eeg => "eeg",
-            Modality::Eog => "eog",
-        }
-    }
-}
-
-/// File-level metadata of `windows.parquet`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WindowsMeta {
-    pub channels: Vec<String>,
-    /// "eeg" | "eog" | "other", one per channel.
-    pub kinds: Vec<String>,
-    /// Samples per channel per window (T).
-    pub samples: usize,
-    pub sample_rate: f32,
-    pub dataset: String,
-    /// The synthetic generator the data came from ("" for recorded data).
-    pub generated_by: String,
-}
-
-impl WindowsMeta {
-    /// Indices of the channels of `modality`, in table order.
-    pub fn channels_of(&self, modality: Modality) -> Vec<usize> {
-        self.kinds
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| k.as_str() == modality.kind())
-            .map(|(i, _)| i)
-            .collect()
-    }
-}
-
-/// Which window a row is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WindowId {
-    pub subject: u16,
-    pub trial: u16,
-    pub window: u16,
-}
+use crate::data::windows::reader::WindowsReader;
+pub use crate::data::windows::reader::{Modality, WindowId, WindowsMeta};
 
 /// The windows of one role: labels, ids and one array per requested modality,
 /// each `n × channels × samples` row-major.
@@ -361,355 +293,6 @@ pub fn apply_zscore(view: &mut [f32], stats: &ChannelStats, t: usize) {
     }
 }
 
-/// `splits.parquet` for one fold: (subject, trial) → role.
-pub fn read_splits(path: &Path, fold: u16) -> Result<HashMap<(u16, u16), Role>, StageError> {
-    let builder = open_parquet(path)?;
-    let reader = builder
-        .build()
-        .map_err(|e| StageError::bad_file(path, format!("reading Parquet: {e}")))?;
-    let mut out = HashMap::new();
-    let mut folds_seen = std::collections::BTreeSet::new();
-    for batch in reader {
-        let batch =
-            batch.map_err(|e| StageError::bad_file(path, format!("reading Parquet: {e}")))?;
-        let f = u16_column(path, &batch, "fold")?;
-        let s = u16_column(path, &batch, "subject")?;
-        let t = u16_column(path, &batch, "trial")?;
-        let roles = string_column(path, &batch, "role")?;
-        for i in 0..batch.num_rows() {
-            folds_seen.insert(f[i]);
-            if f[i] != fold {
-                continue;
-            }
-            let role = Role::parse(&roles[i]).ok_or_else(|| {
-                StageError::bad_file(
-                    path,
-                    format!("row {i}: role {:?} is not train, val or test", roles[i]),
-                )
-            })?;
-            if out
-                .insert((s[i], t[i]), role)
-                .is_some_and(|old| old != role)
-            {
-                return Err(StageError::bad_file(
-                    path,
-                    format!("fold {fold}: subject {} trial {} has two roles", s[i], t[i]),
-                ));
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(StageError::bad_file(
-            path,
-            format!("fold {fold} is not in the table (folds present: {folds_seen:?})"),
-        ));
-    }
-    Ok(out)
-}
-
-fn open_parquet(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, StageError> {
-    let file = File::open(path).map_err(|e| StageError::io(path, e))?;
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| StageError::bad_file(path, format!("not a readable Parquet file: {e}")))
-}
-
-fn column<'a>(path: &Path, batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, StageError> {
-    let col = batch
-        .column_by_name(name)
-        .ok_or_else(|| StageError::bad_file(path, format!("missing column `{name}`")))?;
-    if col.null_count() > 0 {
-        return Err(StageError::bad_file(
-            path,
-            format!("column `{name}` has missing values"),
-        ));
-    }
-    Ok(col)
-}
-
-fn cast_to(path: &Path, col: &ArrayRef, name: &str, to: &DataType) -> Result<ArrayRef, StageError> {
-    if !col.data_type().is_integer() {
-        return Err(StageError::bad_file(
-            path,
-            format!(
-                "column `{name}` has type {}, expected {to}",
-                col.data_type()
-            ),
-        ));
-    }
-    let cast = arrow::compute::cast(col, to)
-        .map_err(|e| StageError::bad_file(path, format!("column `{name}`: {e}")))?;
-    if cast.null_count() > 0 {
-        return Err(StageError::bad_file(
-            path,
-            format!("column `{name}` has values outside {to}"),
-        ));
-    }
-    Ok(cast)
-}
-
-fn u16_column(path: &Path, batch: &RecordBatch, name: &str) -> Result<Vec<u16>, StageError> {
-    let col = cast_to(path, column(path, batch, name)?, name, &DataType::UInt16)?;
-    Ok(col.as_primitive::<UInt16Type>().values().to_vec())
-}
-
-fn u8_column(path: &Path, batch: &RecordBatch, name: &str) -> Result<Vec<u8>, StageError> {
-    let col = cast_to(path, column(path, batch, name)?, name, &DataType::UInt8)?;
-    let v = col.as_primitive::<UInt8Type>().values().to_vec();
-    if let Some(bad) = v.iter().find(|&&x| x > 1) {
-        return Err(StageError::bad_file(
-            path,
-            format!("column `{name}` must hold binary labels 0/1, found {bad}"),
-        ));
-    }
-    Ok(v)
-}
-
-fn string_column(path: &Path, batch: &RecordBatch, name: &str) -> Result<Vec<String>, StageError> {
-    let col = column(path, batch, name)?;
-    let strings: Vec<String> = match col.data_type() {
-        DataType::Utf8 => col
-            .as_string::<i32>()
-            .iter()
-            .map(|s| s.unwrap_or("").to_string())
-            .collect(),
-        DataType::LargeUtf8 => col
-            .as_string::<i64>()
-            .iter()
-            .map(|s| s.unwrap_or("").to_string())
-            .collect(),
-        DataType::Utf8View => col
-            .as_string_view()
-            .iter()
-            .map(|s| s.unwrap_or("").to_string())
-            .collect(),
-        other => {
-            return Err(StageError::bad_file(
-                path,
-                format!("column `{name}` has type {other}, expected a string"),
-            ))
-        }
-    };
-    Ok(strings)
-}
-
-/// One decoded record batch of `windows.parquet`.
-struct WindowsBatch {
-    ids: Vec<WindowId>,
-    arousal: Vec<u8>,
-    valence: Vec<u8>,
-    /// `len × channels × samples`.
-    data: Vec<f32>,
-}
-
-impl WindowsBatch {
-    fn len(&self) -> usize {
-        self.ids.len()
-    }
-}
-
-/// Streams `windows.parquet` a record batch at a time, checking the schema.
-struct WindowsReader {
-    path: PathBuf,
-    meta: WindowsMeta,
-    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
-}
-
-impl WindowsReader {
-    fn open(path: &Path) -> Result<WindowsReader, StageError> {
-        let builder = open_parquet(path)?;
-        let meta = read_windows_meta(
-            path,
-            builder.metadata().file_metadata().key_value_metadata(),
-        )?;
-        let reader = builder
-            .with_batch_size(256)
-            .build()
-            .map_err(|e| StageError::bad_file(path, format!("reading Parquet: {e}")))?;
-        Ok(WindowsReader {
-            path: path.to_path_buf(),
-            meta,
-            reader,
-        })
-    }
-
-    fn next_batch(&mut self) -> Result<Option<WindowsBatch>, StageError> {
-        let path = self.path.as_path();
-        let Some(batch) = self.reader.next() else {
-            return Ok(None);
-        };
-        let batch =
-            batch.map_err(|e| StageError::bad_file(path, format!("reading Parquet: {e}")))?;
-        let subject = u16_column(path, &batch, "subject")?;
-        let trial = u16_column(path, &batch, "trial")?;
-        let window = u16_column(path, &batch, "window")?;
-        let arousal = u8_column(path, &batch, "arousal")?;
-        let valence = u8_column(path, &batch, "valence")?;
-        let row_len = self.meta.channels.len() * self.meta.samples;
-        let col = column(path, &batch, "data")?;
-        let (values, width): (&dyn Array, Option<usize>) = match col.data_type() {
-            DataType::FixedSizeList(_, n) => {
-                let l = col.as_fixed_size_list();
-                (l.values().as_ref(), Some(*n as usize))
-            }
-            DataType::List(_) => (col.as_list::<i32>().values().as_ref(), None),
-            DataType::LargeList(_) => (col.as_list::<i64>().values().as_ref(), None),
-            other => {
-                return Err(StageError::bad_file(
-                    path,
-                    format!("column `data` has type {other}, expected a fixed-size list of f32"),
-                ))
-            }
-        };
-        let floats = values.as_primitive_opt::<Float32Type>().ok_or_else(|| {
-            StageError::bad_file(
-                path,
-                format!("column `data` holds {}, expected f32", values.data_type()),
-            )
-        })?;
-        if floats.null_count() > 0 {
-            return Err(StageError::bad_file(
-                path,
-                "column `data` has missing samples",
-            ));
-        }
-        if let Some(w) = width {
-            if w != row_len {
-                return Err(StageError::bad_file(
-                    path,
-                    format!(
-                        "column `data` holds {w} values per window, but the metadata says {} channels × {} samples = {row_len}",
-                        self.meta.channels.len(),
-                        self.meta.samples
-                    ),
-                ));
-            }
-        }
-        // Variable-length lists: check every row's length through the offsets.
-        let data: Vec<f32> = match col.data_type() {
-            DataType::FixedSizeList(..) => {
-                let l = col.as_fixed_size_list();
-                let start = l.offset() * row_len;
-                floats.values()[start..start + l.len() * row_len].to_vec()
-            }
-            _ => {
-                let mut out = Vec::with_capacity(batch.num_rows() * row_len);
-                for r in 0..batch.num_rows() {
-                    let (a, b) = match col.data_type() {
-                        DataType::List(_) => {
-                            let o = col.as_list::<i32>().value_offsets();
-                            (o[r] as usize, o[r + 1] as usize)
-                        }
-                        _ => {
-                            let o = col.as_list::<i64>().value_offsets();
-                            (o[r] as usize, o[r + 1] as usize)
-                        }
-                    };
-                    if b - a != row_len {
-                        return Err(StageError::bad_file(
-                            path,
-                            format!(
-                                "subject {} trial {} window {}: {} values, expected {} channels × {} samples = {row_len}",
-                                subject[r], trial[r], window[r], b - a,
-                                self.meta.channels.len(), self.meta.samples
-                            ),
-                        ));
-                    }
-                    out.extend_from_slice(&floats.values()[a..b]);
-                }
-                out
-            }
-        };
-        let ids = (0..batch.num_rows())
-            .map(|r| WindowId {
-                subject: subject[r],
-                trial: trial[r],
-                window: window[r],
-            })
-            .collect();
-        Ok(Some(WindowsBatch {
-            ids,
-            arousal,
-            valence,
-            data,
-        }))
-    }
-}
-
-fn read_windows_meta(
-    path: &Path,
-    kv: Option<&Vec<parquet::file::metadata::KeyValue>>,
-) -> Result<WindowsMeta, StageError> {
-    let get = |key: &str| -> Option<String> {
-        kv.and_then(|kv| kv.iter().find(|e| e.key == key))
-            .and_then(|e| e.value.clone())
-    };
-    let need = |key: &str| {
-        get(key).ok_or_else(|| {
-            StageError::bad_file(
-                path,
-                format!("missing key-value metadata `{key}` (written by the windows stage)"),
-            )
-        })
-    };
-    let list = |key: &str, text: &str| -> Result<Vec<String>, StageError> {
-        serde_json::from_str::<Vec<String>>(text).map_err(|e| {
-            StageError::bad_file(
-                path,
-                format!("metadata `{key}` is not a JSON list of strings: {e}"),
-            )
-        })
-    };
-    let channels = list("channels", &need("channels")?)?;
-    let kinds = match get("kinds") {
-        Some(text) => list("kinds", &text)?,
-        // Older tables: derive the kind from the channel name.
-        None => channels
-            .iter()
-            .map(|c| crate::data::tables::channel_kind(c).to_string())
-            .collect(),
-    };
-    if kinds.len() != channels.len() {
-        return Err(StageError::bad_file(
-            path,
-            format!(
-                "metadata lists {} channels but {} kinds",
-                channels.len(),
-                kinds.len()
-            ),
-        ));
-    }
-    let samples_text = need("samples")?;
-    let samples: usize = samples_text.trim().parse().map_err(|_| {
-        StageError::bad_file(
-            path,
-            format!("metadata `samples` = {samples_text:?} is not an integer"),
-        )
-    })?;
-    if samples == 0 || channels.is_empty() {
-        return Err(StageError::bad_file(
-            path,
-            "metadata says windows have no samples or no channels",
-        ));
-    }
-    let sample_rate = match get("sample_rate") {
-        Some(t) => t.trim().parse().map_err(|_| {
-            StageError::bad_file(
-                path,
-                format!("metadata `sample_rate` = {t:?} is not a number"),
-            )
-        })?,
-        None => 0.0,
-    };
-    Ok(WindowsMeta {
-        channels,
-        kinds,
-        samples,
-        sample_rate,
-        dataset: get("dataset").unwrap_or_default(),
-        generated_by: get(crate::data::provenance::KEY).unwrap_or_default(),
-    })
-}
-
 /// Seeded shuffled mini-batches of `0..n` (the last one may be smaller).
 pub fn shuffled_batches(n: usize, batch: usize, rng: &mut StdRng) -> Vec<Vec<usize>> {
     let mut idx: Vec<usize> = (0..n).collect();
@@ -729,7 +312,8 @@ pub fn ordered_batches(n: usize, batch: usize) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::fixture::{write_splits, write_windows, SplitRow, WindowsFixture};
+    use crate::data::folds::Split;
+    use crate::test_support::windows::{write_splits, write_windows, WindowsFixture};
     use rand::SeedableRng;
 
     fn small() -> WindowsFixture {
@@ -737,28 +321,28 @@ mod tests {
         WindowsFixture::random(2, 3, 2, &["Fp1", "AF3", "Status", "hEOG", "vEOG"], 4, 1)
     }
 
-    fn splits_for(fix: &WindowsFixture) -> Vec<SplitRow> {
+    fn splits_for(fix: &WindowsFixture) -> Vec<Split> {
         let mut rows = Vec::new();
         for s in 1..=fix.subjects {
             for t in 1..=fix.trials {
                 // fold 0: trial 1 test, trial 2 val, trial 3 train; fold 1: everything train except trial 3 test.
                 let r0 = match t {
-                    1 => "test",
-                    2 => "val",
-                    _ => "train",
+                    1 => Role::Test,
+                    2 => Role::Val,
+                    _ => Role::Train,
                 };
-                let r1 = if t == 3 { "test" } else { "train" };
-                rows.push(SplitRow {
+                let r1 = if t == 3 { Role::Test } else { Role::Train };
+                rows.push(Split {
                     fold: 0,
                     subject: s,
                     trial: t,
-                    role: r0.into(),
+                    role: r0,
                 });
-                rows.push(SplitRow {
+                rows.push(Split {
                     fold: 1,
                     subject: s,
                     trial: t,
-                    role: r1.into(),
+                    role: r1,
                 });
             }
         }

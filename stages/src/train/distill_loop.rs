@@ -41,18 +41,7 @@ pub enum Feedback {
     FirstOrder,
 }
 
-impl Feedback {
-    pub fn parse(s: &str) -> Result<Feedback, StageError> {
-        match s {
-            "none" => Ok(Feedback::None),
-            "meta" => Ok(Feedback::Meta),
-            "first-order" => Ok(Feedback::FirstOrder),
-            other => Err(StageError::Param(format!(
-                "parameter `feedback` must be meta, first-order or none, got {other:?}"
-            ))),
-        }
-    }
-}
+crate::choice_param!(Feedback { Meta => "meta", FirstOrder => "first-order", None => "none" });
 
 /// Constants of the feedback phase.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,18 +77,7 @@ pub enum QuizSource {
     Train,
 }
 
-impl QuizSource {
-    pub const NAMES: [&'static str; 2] = ["val", "train"];
-    pub fn parse(s: &str) -> Result<Self, StageError> {
-        match s {
-            "val" => Ok(QuizSource::Val),
-            "train" => Ok(QuizSource::Train),
-            _ => Err(StageError::Param(format!(
-                "parameter `quiz_from` must be `val` or `train`, got {s:?}"
-            ))),
-        }
-    }
-}
+crate::choice_param!(QuizSource { Val => "val", Train => "train" });
 
 impl Default for FeedbackConfig {
     fn default() -> Self {

@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
 use crate::model::{NetDevice, ParamTreeExt, Regressor, RegressorConfig, Student, Teacher};
-use crate::stage::{Backend, Context, Outcome, ParamKind, ParamSpec, Params, Stage, StageError};
+use crate::params::ParamSchema;
+use crate::stage::{Backend, Context, Outcome, Stage, StageError};
 use crate::train::dataset::{FoldData, Modality, Role};
 use crate::train::distill_loop::{
     evaluate_teacher, DistillOptions, Distiller, Feedback, FeedbackConfig, QuizSource, StudentSide,
@@ -16,180 +17,129 @@ use crate::train::distill_loop::{
 use crate::train::evaluate::METRICS_JSON;
 use crate::train::fit::{fit, with_threads, FitConfig, Trainee};
 use crate::train::losses::KdWeights;
-use crate::train::network_params::{network_params, student_config};
+use crate::train::network_params::NetworkParams;
 use crate::train::predictions::{PREDICTIONS, TEACHER_PREDICTIONS};
 use crate::train::seeds::{derive_seed, Stream};
-use crate::train::supervised_stages::{checkpoint_file, DEFAULT_EPOCHS};
+use crate::train::supervised_stages::checkpoint_file;
 use crate::train::training_stage::{
-    adam, cell, cell_params, finish, load_data, predictions, write_test_predictions, LEARNING_CURVE,
+    finish, load_data, predictions, write_test_predictions, CellParams, OptimiserParams,
+    LEARNING_CURVE,
 };
 
 /// The teacher checkpoint the stage reads (written by `train-teacher`).
-pub const TEACHER_CHECKPOINT: &str = "teacher.safetensors";
+pub(crate) const TEACHER_CHECKPOINT: &str = "teacher.safetensors";
 /// The teacher after the feedback phase (only with feedback).
-pub const UPDATED_TEACHER: &str = "teacher_updated.safetensors";
+pub(crate) const UPDATED_TEACHER: &str = "teacher_updated.safetensors";
 
-pub struct Distill;
+pub(crate) struct Distill;
 
-fn distill_params() -> Vec<ParamSpec> {
-    let w = KdWeights::default();
-    let f = FeedbackConfig::default();
-    let mut p = cell_params();
-    p.extend(FitConfig::params(DEFAULT_EPOCHS));
-    p.extend(network_params());
-    p.extend([
-        ParamSpec::new("ce", ParamKind::Float, w.ce, "e1: weight of CE(y, p_S)"),
-        ParamSpec::new(
-            "kl",
-            ParamKind::Float,
-            w.kl,
-            "e2: weight of T²·KL(p_T^τ ‖ p_S^τ)",
-        ),
-        ParamSpec::new(
-            "feature",
-            ParamKind::Float,
-            w.feature,
-            "e3: weight of MSE(F_T', F_S) (0 = V1)",
-        ),
-        ParamSpec::new(
-            "temperature",
-            ParamKind::Float,
-            w.temperature,
-            "T: softmax temperature of the KL term",
-        ),
-        ParamSpec::new(
-            "regressor",
-            ParamKind::Bool,
-            false,
-            "learn a linear regressor R with MSE(F_T, R(F_S)) instead of the fixed alignment F_T'",
-        ),
-        ParamSpec::new(
-            "feedback",
-            ParamKind::choice(&["meta", "first-order", "none"]),
-            "meta",
-            "teacher feedback during distillation (none = V1/V2, meta = V3)",
-        ),
-        ParamSpec::new(
-            "feedback_every",
-            ParamKind::Int,
-            f.every,
-            "k: a feedback step every k student steps",
-        ),
-        ParamSpec::new(
-            "pilot_lr",
-            ParamKind::Float,
-            f.eta,
-            "η: SGD step size of the pilot student step (our choice where the paper is silent: docs/method.md)",
-        ),
-        ParamSpec::new(
-            "eps_factor",
-            ParamKind::Float,
-            f.eps_factor,
-            "ε = eps_factor / ‖v‖ in the Hessian-vector product",
-        ),
-        ParamSpec::new(
-            "lambda_ce",
-            ParamKind::Float,
-            f.lambda_ce,
-            "λ_ce: weight of the teacher's CE gradient",
-        ),
-        ParamSpec::new(
-            "lambda_fb",
-            ParamKind::Float,
-            f.lambda_fb,
-            "λ_fb: weight of the meta-gradient (first-order: of KL(p_T ‖ p_S'))",
-        ),
-        ParamSpec::new(
-            "teacher_lr",
-            ParamKind::Float,
-            f.teacher_lr,
-            "Adam learning rate of the teacher updates (our choice where the paper is silent: docs/method.md)",
-        ),
-        ParamSpec::new(
-            "quiz_batch",
-            ParamKind::Int,
-            f.quiz_batch,
-            "windows in a quiz batch",
-        ),
-        ParamSpec::new(
-            "quiz_from",
-            ParamKind::choice(&QuizSource::NAMES),
-            "val",
-            "role the quiz batches come from: `val` (held out from training; also the early-stopping role) or `train` (other training windows than the step's batch)",
-        ),
-    ]);
-    p
+crate::stage_params! {
+    /// What `distill` takes: the training stages' parameters, the loss weights and the
+    /// feedback constants (inert when the feedback mode does not use them).
+    pub(crate) struct DistillParams {
+        ..cell: CellParams,
+        ..optimiser: OptimiserParams,
+        ..fit: FitConfig,
+        ..network: NetworkParams,
+        /// e1: weight of CE(y, p_S)
+        ce: f64 = KdWeights::default().ce;
+        /// e2: weight of T²·KL(p_T^τ ‖ p_S^τ)
+        kl: f64 = KdWeights::default().kl;
+        /// e3: weight of MSE(F_T', F_S) (0 = V1)
+        feature: f64 = KdWeights::default().feature;
+        /// T: softmax temperature of the KL term
+        temperature: f64 = KdWeights::default().temperature;
+        /// learn a linear regressor R with MSE(F_T, R(F_S)) instead of the fixed alignment F_T'
+        regressor: bool = false;
+        /// teacher feedback during distillation (none = V1/V2, meta = V3)
+        feedback: Feedback = Feedback::Meta;
+        /// k: a feedback step every k student steps
+        feedback_every: usize = FeedbackConfig::default().every, inert_when without_feedback;
+        /// η: SGD step size of the pilot student step (our choice where the paper is silent: docs/method.md)
+        pilot_lr: f64 = FeedbackConfig::default().eta, inert_when without_feedback;
+        /// ε = eps_factor / ‖v‖ in the Hessian-vector product
+        eps_factor: f64 = FeedbackConfig::default().eps_factor, inert_when without_meta;
+        /// λ_ce: weight of the teacher's CE gradient
+        lambda_ce: f64 = FeedbackConfig::default().lambda_ce, inert_when without_feedback;
+        /// λ_fb: weight of the meta-gradient (first-order: of KL(p_T ‖ p_S'))
+        lambda_fb: f64 = FeedbackConfig::default().lambda_fb, inert_when without_feedback;
+        /// Adam learning rate of the teacher updates (our choice where the paper is silent: docs/method.md)
+        teacher_lr: f64 = FeedbackConfig::default().teacher_lr, inert_when without_feedback;
+        /// windows in a quiz batch
+        quiz_batch: usize = FeedbackConfig::default().quiz_batch, inert_when without_meta;
+        /// role the quiz batches come from: `val` (held out from training; also the early-stopping role) or `train` (other training windows than the step's batch)
+        quiz_from: QuizSource = QuizSource::Val, inert_when without_meta;
+    }
 }
 
-fn kd_weights(ctx: &Context) -> Result<KdWeights, StageError> {
-    let p = &ctx.params;
-    let w = KdWeights {
-        ce: p.f64("ce")?,
-        kl: p.f64("kl")?,
-        feature: p.f64("feature")?,
-        temperature: p.f64("temperature")?,
-    };
-    if w.temperature.is_nan() || w.temperature <= 0.0 {
-        return Err(StageError::Param(format!(
-            "parameter `temperature` must be positive, got {}",
-            w.temperature
-        )));
-    }
-    Ok(w)
+/// V1/V2: no feedback step runs, so none of its constants matters.
+fn without_feedback(p: &DistillParams) -> bool {
+    p.feedback == Feedback::None
 }
 
-/// The parameters of the feedback phase alone (read by [`feedback_config`]).
-const FEEDBACK_CONSTANTS: [&str; 8] = [
-    "feedback_every",
-    "pilot_lr",
-    "eps_factor",
-    "lambda_ce",
-    "lambda_fb",
-    "teacher_lr",
-    "quiz_batch",
-    "quiz_from",
-];
+/// Also first-order feedback: no finite-difference HVP; the quiz batch is drawn (from
+/// its own seeded stream) but not used.
+fn without_meta(p: &DistillParams) -> bool {
+    p.feedback != Feedback::Meta
+}
 
-fn feedback_config(ctx: &Context) -> Result<FeedbackConfig, StageError> {
-    let p = &ctx.params;
-    let cfg = FeedbackConfig {
-        mode: Feedback::parse(p.str("feedback")?)?,
-        every: p.usize("feedback_every")?,
-        eta: p.f64("pilot_lr")?,
-        eps_factor: p.f64("eps_factor")?,
-        lambda_ce: p.f64("lambda_ce")?,
-        lambda_fb: p.f64("lambda_fb")?,
-        teacher_lr: p.f64("teacher_lr")?,
-        quiz_batch: p.usize("quiz_batch")?,
-        quiz_from: QuizSource::parse(p.str("quiz_from")?)?,
-    };
-    if cfg.every == 0 || cfg.quiz_batch == 0 {
-        return Err(StageError::Param(
-            "`feedback_every` and `quiz_batch` must be at least 1".into(),
-        ));
+impl DistillParams {
+    fn kd_weights(&self) -> Result<KdWeights, StageError> {
+        let w = KdWeights {
+            ce: self.ce,
+            kl: self.kl,
+            feature: self.feature,
+            temperature: self.temperature,
+        };
+        if w.temperature.is_nan() || w.temperature <= 0.0 {
+            return Err(StageError::Param(format!(
+                "parameter `temperature` must be positive, got {}",
+                w.temperature
+            )));
+        }
+        Ok(w)
     }
-    if cfg.mode != Feedback::None
-        && (cfg.eps_factor.is_nan()
-            || cfg.eps_factor <= 0.0
-            || cfg.teacher_lr.is_nan()
-            || cfg.teacher_lr <= 0.0)
-    {
-        return Err(StageError::Param(
-            "`eps_factor` and `teacher_lr` must be positive".into(),
-        ));
+
+    fn feedback_config(&self) -> Result<FeedbackConfig, StageError> {
+        let cfg = FeedbackConfig {
+            mode: self.feedback,
+            every: self.feedback_every,
+            eta: self.pilot_lr,
+            eps_factor: self.eps_factor,
+            lambda_ce: self.lambda_ce,
+            lambda_fb: self.lambda_fb,
+            teacher_lr: self.teacher_lr,
+            quiz_batch: self.quiz_batch,
+            quiz_from: self.quiz_from,
+        };
+        if cfg.every == 0 || cfg.quiz_batch == 0 {
+            return Err(StageError::Param(
+                "`feedback_every` and `quiz_batch` must be at least 1".into(),
+            ));
+        }
+        if cfg.mode != Feedback::None
+            && (cfg.eps_factor.is_nan()
+                || cfg.eps_factor <= 0.0
+                || cfg.teacher_lr.is_nan()
+                || cfg.teacher_lr <= 0.0)
+        {
+            return Err(StageError::Param(
+                "`eps_factor` and `teacher_lr` must be positive".into(),
+            ));
+        }
+        Ok(cfg)
     }
-    Ok(cfg)
 }
 
 /// The upstream teacher checkpoint, checking that it was trained on this cell.
-fn teacher_checkpoint(ctx: &Context) -> Result<std::path::PathBuf, StageError> {
-    let (fold, target) = cell(&ctx.params)?;
+fn teacher_checkpoint(ctx: &Context, cell: &CellParams) -> Result<std::path::PathBuf, StageError> {
+    let (fold, target) = (cell.fold, cell.target);
     let found = ctx.input_files(TEACHER_CHECKPOINT)?;
     let mut mismatch = Vec::new();
     for (input, path) in &found {
         let upstream = upstream_cell(input)?;
         let fold_ok = upstream.0.is_none_or(|f| f == fold as i64);
-        let target_ok = upstream.1.as_deref().is_none_or(|t| t == target.as_str());
+        let target_ok = upstream.1.as_deref().is_none_or(|t| t == target.name());
         if fold_ok && target_ok {
             return Ok(path.clone());
         }
@@ -202,7 +152,7 @@ fn teacher_checkpoint(ctx: &Context) -> Result<std::path::PathBuf, StageError> {
     }
     Err(StageError::Data(format!(
         "no upstream teacher was trained on fold {fold}, target {}: found {}; give the teacher and distill stages the same matrix",
-        target.as_str(),
+        target.name(),
         mismatch.join(", ")
     )))
 }
@@ -255,15 +205,16 @@ fn check_teacher<D: NetDevice<f32>>(
 
 fn build_student<D: NetDevice<f32>>(
     ctx: &Context,
+    p: &DistillParams,
     dev: &D,
     data: &FoldData,
     teacher: &Teacher<f32, D>,
-    feature: bool,
 ) -> Result<StudentSide<f32, D>, StageError> {
-    let cfg = student_config(&ctx.params, data)?;
+    let cfg = p.network.student_config(data)?;
     let student = Student::new(dev, &cfg, ctx.seed)?;
     let (sb, tb) = (&cfg.branch, &teacher.config.branch);
-    let regressor = if ctx.params.bool("regressor")? {
+    let feature = p.feature != 0.0;
+    let regressor = if p.regressor {
         let rc = RegressorConfig {
             tokens_in: sb.tokens(),
             tokens_out: 2 * tb.tokens(),
@@ -300,18 +251,8 @@ impl Stage for Distill {
     fn doc(&self) -> &'static str {
         "distil the EEG+EOG teacher into the EOG student (CE + T²·KL + feature MSE), with dynamic feedback"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        distill_params()
-    }
-    fn inert_params(&self, params: &Params) -> Vec<&'static str> {
-        match params.str("feedback") {
-            // V1/V2: no feedback step runs, so none of its constants matters.
-            Ok("none") => FEEDBACK_CONSTANTS.to_vec(),
-            // No finite-difference HVP; the quiz batch is drawn (from its own seeded
-            // stream) but not used.
-            Ok("first-order") => vec!["eps_factor", "quiz_batch", "quiz_from"],
-            _ => Vec::new(),
-        }
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<DistillParams>()
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![TEACHER_CHECKPOINT, WINDOWS, SPLITS]
@@ -346,15 +287,16 @@ fn run(ctx: &Context, stage: &str) -> Result<Outcome, StageError> {
 }
 
 fn run_on<D: NetDevice<f32>>(ctx: &Context, stage: &str) -> Result<Outcome, StageError> {
-    let weights = kd_weights(ctx)?;
-    let feedback = feedback_config(ctx)?;
-    let cfg = FitConfig::from_params(&ctx.params)?;
+    let p: DistillParams = ctx.params()?;
+    let weights = p.kd_weights()?;
+    let feedback = p.feedback_config()?;
+    let cfg = &p.fit;
     let data = load_data(ctx, &[Modality::Eeg, Modality::Eog])?;
     let dev = D::open(derive_seed(ctx.seed, Stream::Device))?;
-    let tpath = teacher_checkpoint(ctx)?;
+    let tpath = teacher_checkpoint(ctx, &p.cell)?;
     let teacher = Teacher::<f32, D>::load(&dev, &tpath)?;
     check_teacher(&tpath, &teacher, &data)?;
-    let student = build_student(ctx, &dev, &data, &teacher, weights.feature != 0.0)?;
+    let student = build_student(ctx, &p, &dev, &data, &teacher)?;
     let mode = feedback.mode;
     let mut distiller = Distiller::new(
         &dev,
@@ -363,7 +305,7 @@ fn run_on<D: NetDevice<f32>>(ctx: &Context, stage: &str) -> Result<Outcome, Stag
         weights,
         feedback,
         DistillOptions {
-            adam: adam(&ctx.params, "lr")?,
+            adam: p.optimiser.adam()?,
             mask_seed: derive_seed(ctx.seed, Stream::Dropout),
             quiz_seed: derive_seed(ctx.seed, Stream::Quiz),
             eval_batch: cfg.eval_batch_size,
@@ -372,7 +314,7 @@ fn run_on<D: NetDevice<f32>>(ctx: &Context, stage: &str) -> Result<Outcome, Stag
     let report = fit(
         ctx,
         stage,
-        &cfg,
+        cfg,
         derive_seed(ctx.seed, Stream::Batches),
         &data,
         &mut distiller,

@@ -3,8 +3,9 @@
 //! the confusion matrix per instance (one cell: fold × repeat), aggregates mean,
 //! sample sd and 95 % t-interval over cells per (stage, model, target), and runs
 //! the paired contrasts it is given ([`crate::train::comparison`]). Writes
-//! `metrics.json` (with `schema_version`), `summary.csv` and `report.md` (the
-//! statistics section the run report includes).
+//! `metrics.json` (with `schema_version`), `summary.csv` and `report.json` (its
+//! tables, plots and statistics section for the run report:
+//! [`crate::train::evaluate_report`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -13,25 +14,27 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::stage::{Context, Input, IoContext, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::params::ParamSchema;
+use crate::report::REPORT_JSON;
+use crate::stage::{Context, Input, IoContext, Outcome, Stage, StageError};
 use crate::train::comparison::{self, Contrast, ModelSummary, Run};
+use crate::train::fit::read_curve;
 use crate::train::metrics::{Confusion, MeanStd};
 use crate::train::predictions::{
     confusion, read_predictions, Prediction, PREDICTIONS, TEACHER_PREDICTIONS,
 };
+use crate::train::training_stage::LEARNING_CURVE;
 
-pub const METRICS_JSON: &str = "metrics.json";
-pub const SUMMARY_CSV: &str = "summary.csv";
-/// The statistics section a stage hands to the run report.
-pub const REPORT_MD: &str = "report.md";
+pub(crate) const METRICS_JSON: &str = "metrics.json";
+pub(crate) const SUMMARY_CSV: &str = "summary.csv";
 /// Version of the `metrics.json` layout written by `evaluate`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
-pub struct Evaluate;
+pub(crate) struct Evaluate;
 
 /// The scores of one upstream instance (one model on one fold and target).
 #[derive(Debug, Clone, Serialize)]
-pub struct InstanceScore {
+pub(crate) struct InstanceScore {
     pub stage: String,
     /// "student" for `predictions.csv`, "teacher" for `teacher_predictions.csv`.
     pub model: String,
@@ -57,7 +60,7 @@ pub struct InstanceScore {
 
 /// Mean ± sample std over the cells (fold × repeat) of one group.
 #[derive(Debug, Clone, Serialize)]
-pub struct GroupScore {
+pub(crate) struct GroupScore {
     pub stage: String,
     pub model: String,
     pub variation: String,
@@ -84,59 +87,72 @@ struct MetricsFile<'a> {
     test_train_ratio: f64,
 }
 
+crate::stage_params! {
+    /// What `evaluate` takes.
+    pub(crate) struct EvaluateParams {
+        /// paired accuracy contrasts "A - B" between upstream models (a stage name, `stage/teacher` for an updated teacher, or `constant` as B: the best constant classifier)
+        contrasts: Vec<String> = Vec::new();
+        /// n_test / n_train of one resample for the corrected t-test (0: 1/(k-1) from the k folds seen)
+        test_train_ratio: f64 = 0.0;
+    }
+}
+
 impl Stage for Evaluate {
     fn name(&self) -> &'static str {
         "evaluate"
     }
     fn version(&self) -> u32 {
-        2
+        3
     }
     fn doc(&self) -> &'static str {
         "accuracy, F1, balanced accuracy, macro-F1, AUROC per instance; mean, sd, 95 % interval over cells; paired contrasts with corrected t, Wilcoxon, window bootstrap, Holm (fan-in)"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new(
-                "contrasts",
-                ParamKind::StrList,
-                Vec::<String>::new(),
-                "paired accuracy contrasts \"A - B\" between upstream models (a stage name, `stage/teacher` for an updated teacher, or `constant` as B: the best constant classifier)",
-            ),
-            ParamSpec::new(
-                "test_train_ratio",
-                ParamKind::Float,
-                0.0,
-                "n_test / n_train of one resample for the corrected t-test (0: 1/(k-1) from the k folds seen)",
-            ),
-        ]
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<EvaluateParams>()
     }
     fn consumes(&self) -> Vec<&'static str> {
-        vec![PREDICTIONS, TEACHER_PREDICTIONS]
+        vec![PREDICTIONS, TEACHER_PREDICTIONS, LEARNING_CURVE]
     }
     fn produces(&self) -> Vec<&'static str> {
-        vec![METRICS_JSON, SUMMARY_CSV, REPORT_MD]
+        vec![METRICS_JSON, SUMMARY_CSV, REPORT_JSON]
     }
     fn resources(&self) -> crate::Resources {
         crate::Resources::light()
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
-        let wanted = ctx
-            .params
-            .str_list("contrasts")?
+        let p: EvaluateParams = ctx.params()?;
+        let wanted = p
+            .contrasts
             .iter()
             .map(|c| comparison::parse_contrast(c))
             .collect::<Result<Vec<_>, _>>()?;
         let mut instances = Vec::new();
         let mut runs = Vec::new();
+        let mut curves = Vec::new();
+        let mut unread_curves = Vec::new();
         let mut data = DataProvenance::default();
         ctx.progress.start("evaluate", ctx.inputs.len() as u64);
         for (i, input) in ctx.inputs.iter().enumerate() {
             ctx.check_cancelled()?;
             data.add(input)?;
-            for (file, model) in [(PREDICTIONS, "student"), (TEACHER_PREDICTIONS, "teacher")] {
-                let path = input.dir.join(file);
+            let curve = input.dir.join(LEARNING_CURVE);
+            let scored = [(PREDICTIONS, "student"), (TEACHER_PREDICTIONS, "teacher")]
+                .map(|(file, model)| (input.dir.join(file), model));
+            if !curve.exists() && !scored.iter().any(|(path, _)| path.exists()) {
+                ctx.progress.update(i as u64 + 1, &input.stage);
+                continue;
+            }
+            let (fold, target) = fold_and_target(input)?;
+            if curve.exists() {
+                // a plot-only input: one that cannot be read is named, not fatal
+                match read_curve(&curve) {
+                    Ok(points) => curves.push(Curve::of(input, &ctx.cell, &target, points)),
+                    Err(e) => unread_curves.push(e.to_string()),
+                }
+            }
+            for (path, model) in scored {
                 if path.exists() {
-                    let (score, run) = score_instance(input, &path, model)?;
+                    let (score, run) = score_instance(input, &path, model, fold, &target)?;
                     instances.push(score);
                     runs.push(run);
                 }
@@ -158,7 +174,7 @@ impl Stage for Evaluate {
             });
         }
         let summary = summarise(&instances);
-        let ratio = match ctx.params.f64("test_train_ratio")? {
+        let ratio = match p.test_train_ratio {
             r if r > 0.0 => r,
             _ => {
                 let k = instances
@@ -189,9 +205,14 @@ impl Stage for Evaluate {
         let text = serde_json::to_string_pretty(&file).expect("metrics serialise");
         std::fs::write(&path, text).at(&path)?;
         write_summary_csv(&ctx.out_dir.join(SUMMARY_CSV), &summary)?;
-        let report = ctx.out_dir.join(REPORT_MD);
-        let text = data.markdown() + &comparison::markdown(&models, &contrasts, ratio);
-        std::fs::write(&report, text).at(&report)?;
+        let mut statistics = data.markdown() + &comparison::markdown(&models, &contrasts, ratio);
+        for why in &unread_curves {
+            let _ = write!(statistics, "\n\nNot plotted: {why}.");
+        }
+        crate::report::write(
+            &ctx.out_dir,
+            &crate::train::evaluate_report::build(&instances, &summary, &curves, statistics),
+        )?;
         Ok(Outcome::with_metrics(outcome_metrics(&summary)))
     }
 }
@@ -199,7 +220,7 @@ impl Stage for Evaluate {
 /// The datasets, synthetic generators and protocols the training stages recorded in
 /// their `metrics.json` (`data`).
 #[derive(Debug, Default, Serialize)]
-pub struct DataProvenance {
+pub(crate) struct DataProvenance {
     pub datasets: BTreeSet<String>,
     /// Generators of synthetic inputs ("" = recorded data).
     pub generated_by: BTreeSet<String>,
@@ -228,12 +249,12 @@ impl DataProvenance {
     }
 
     /// Generated by one of the synthetic generators only.
-    pub fn synthetic(&self) -> bool {
+    pub(crate) fn synthetic(&self) -> bool {
         !self.generated_by.is_empty() && self.generated_by.iter().all(|g| !g.is_empty())
     }
 
     /// The report's "Data and protocol" paragraph ("" when nothing was recorded).
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         if self.datasets.is_empty() && self.protocols.is_empty() {
             return String::new();
         }
@@ -253,7 +274,7 @@ impl DataProvenance {
         };
         let _ = writeln!(s, "**Data:** {} ({source}).", list(&self.datasets));
         for p in &self.protocols {
-            let held = crate::data::folds::Protocol::parse(p)
+            let held = crate::data::folds::Protocol::from_name(p)
                 .map_or("(unknown protocol)", |p| p.held_out());
             let _ = writeln!(s, "**Protocol:** `{p}`: each fold holds out {held}.");
         }
@@ -307,25 +328,71 @@ fn fold_and_target(input: &Input) -> Result<(Option<i64>, String), StageError> {
     Ok((fold, target.unwrap_or_else(|| "unknown".into())))
 }
 
+/// The learning curve of an upstream training instance.
+#[derive(Debug, Clone)]
+pub(crate) struct Curve {
+    /// Its stage, and the cell's axes other than fold, target and repeat (which the
+    /// plot averages over or shows as panels) and those of the evaluating instance
+    /// (which the report adds), e.g. `teacher (subject=3)`.
+    pub(crate) label: String,
+    pub(crate) stage: String,
+    pub(crate) target: String,
+    /// (epoch, validation accuracy).
+    pub(crate) points: Vec<(f64, f64)>,
+}
+
+impl Curve {
+    /// `own_cell`: the evaluating instance's cell, whose axes the report adds itself.
+    fn of(
+        input: &Input,
+        own_cell: &Map<String, Value>,
+        target: &str,
+        points: Vec<(f64, f64)>,
+    ) -> Curve {
+        let axes: Vec<String> = input
+            .cell
+            .iter()
+            .filter(|(axis, _)| {
+                !matches!(axis.as_str(), "fold" | "target" | "repeat")
+                    && !own_cell.contains_key(*axis)
+            })
+            .map(|(axis, v)| match v {
+                Value::String(s) => format!("{axis}={s}"),
+                other => format!("{axis}={other}"),
+            })
+            .collect();
+        let label = if axes.is_empty() {
+            input.stage.clone()
+        } else {
+            format!("{} ({})", input.stage, axes.join(","))
+        };
+        Curve {
+            label,
+            stage: input.stage.clone(),
+            target: target.to_string(),
+            points,
+        }
+    }
+}
+
+/// `fold` and `target`: the instance's, from [`fold_and_target`].
 fn score_instance(
     input: &Input,
     path: &Path,
     model: &str,
+    fold: Option<i64>,
+    target: &str,
 ) -> Result<(InstanceScore, Run), StageError> {
     let preds: Vec<Prediction> = read_predictions(path)?;
     let c: Confusion = confusion(&preds);
-    let (fold, target) = fold_and_target(input)?;
+    let target = target.to_string();
     let repeat = input
         .cell
         .get("repeat")
         .and_then(Value::as_i64)
         .unwrap_or(0);
     let subject = input.cell.get("subject").and_then(Value::as_i64);
-    let label = if model == "teacher" && !input.stage.contains("teacher") {
-        format!("{}/teacher", input.stage)
-    } else {
-        input.stage.clone()
-    };
+    let label = crate::train::evaluate_report::model_label(&input.stage, model);
     let run = Run::new(label, target.clone(), fold, repeat, subject, preds);
     let m = &run.metrics;
     let score = InstanceScore {
@@ -359,7 +426,7 @@ fn mean_sd(xs: &[f64]) -> MeanStd {
 }
 
 /// Group by (stage, model, variation, target), in first-seen order of stages.
-pub fn summarise(instances: &[InstanceScore]) -> Vec<GroupScore> {
+pub(crate) fn summarise(instances: &[InstanceScore]) -> Vec<GroupScore> {
     let mut order: Vec<(String, String, String, String)> = Vec::new();
     let mut groups: BTreeMap<(String, String, String, String), Vec<&InstanceScore>> =
         BTreeMap::new();
@@ -456,7 +523,7 @@ fn write_summary_csv(path: &Path, summary: &[GroupScore]) -> Result<(), StageErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::Params;
+    use crate::params::Params;
     use crate::train::dataset::WindowId;
     use crate::train::predictions::{write_predictions, Prediction};
 
@@ -487,14 +554,70 @@ mod tests {
         let dir = root.join(format!("{stage}-{fold}-{target}-{}", variations.join("")));
         std::fs::create_dir_all(&dir).unwrap();
         write_predictions(&dir.join(PREDICTIONS), &preds(p)).unwrap();
-        let mut cell = Map::new();
-        cell.insert("fold".into(), Value::from(fold));
-        cell.insert("target".into(), Value::from(target));
-        Input {
-            stage: stage.into(),
-            cell,
-            dir,
+        crate::test_support::input(stage, &dir, fold, target)
+    }
+
+    /// Runs `evaluate`; its `report.json` and learning-curve figure.
+    fn run_for_curves(ctx: &Context) -> (crate::report::ReportFile, crate::report::Figure) {
+        Evaluate.run(ctx).unwrap();
+        let text = std::fs::read_to_string(ctx.out_dir.join(REPORT_JSON)).unwrap();
+        let report: crate::report::ReportFile = serde_json::from_str(&text).unwrap();
+        let curves = report
+            .figures
+            .iter()
+            .find(|f| f.file == "learning_curves.png")
+            .expect("a learning-curve figure")
+            .clone();
+        (report, curves)
+    }
+
+    #[test]
+    fn the_report_plots_upstream_learning_curves_per_target_and_names_a_broken_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut ctx = Context::for_test(Params::resolve(&Evaluate, &Value::Null).unwrap(), &out);
+        let mut inputs = Vec::new();
+        for (fold, acc) in [(0, "50"), (1, "70")] {
+            let mut i = input(tmp.path(), "teacher", fold, "valence", &[], &[(1, 0.9)]);
+            i.cell.insert("subject".into(), Value::from(3));
+            std::fs::write(
+                i.dir.join(LEARNING_CURVE),
+                format!("epoch,train_loss,val_loss,val_acc\n1,0.7,0.69,{acc}\n2,0.6,0.6,NaN\n"),
+            )
+            .unwrap();
+            inputs.push(i);
         }
+        ctx.inputs = inputs;
+        let (_, curves) = run_for_curves(&ctx);
+        assert!(curves.mean_of_same_label);
+        assert_eq!(curves.panels.len(), 1, "one panel: valence");
+        assert_eq!(
+            curves.panels[0].title,
+            "Learning curves — valence (mean over folds)"
+        );
+        let series = &curves.panels[0].series;
+        assert_eq!(series.len(), 2, "one per fold, averaged when drawn");
+        assert_eq!(series[0].label.as_deref(), Some("teacher (subject=3)"));
+        assert_eq!(series[0].source.as_deref(), Some("teacher"));
+        // epoch 2 has no validation accuracy (NaN): left out
+        assert_eq!(series[0].points, [(1.0, 50.0)]);
+        assert_eq!(series[1].points, [(1.0, 70.0)]);
+        std::fs::write(
+            ctx.inputs[0].dir.join(LEARNING_CURVE),
+            "epoch,loss\n1,0.5\n",
+        )
+        .unwrap();
+        // a plot-only input: the evaluation stands, the report names what it left out
+        let (report, curves) = run_for_curves(&ctx);
+        assert_eq!(curves.panels[0].series.len(), 1);
+        let text = &report.sections[0].markdown;
+        assert!(
+            text.contains("Not plotted: ")
+                && text.contains("learning_curve.csv")
+                && text.contains("no `val_acc` column"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -627,7 +750,14 @@ mod tests {
                 serde_json::from_str(&std::fs::read_to_string(out.join(METRICS_JSON)).unwrap())
                     .unwrap();
             assert_eq!(meta["data"]["protocols"][0], "leave-video-out");
-            std::fs::read_to_string(out.join(REPORT_MD)).unwrap()
+            let report: crate::report::ReportFile = serde_json::from_str(
+                &std::fs::read_to_string(out.join(crate::report::REPORT_JSON)).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(report.tables[0].id, "results");
+            assert_eq!(report.tables[0].rows[0].label.as_deref(), Some("v3"));
+            assert_eq!(report.figures.len(), 2);
+            report.sections[0].markdown.clone()
         };
         let synthetic = report("deap", "synthetic-deap");
         assert!(

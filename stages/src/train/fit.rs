@@ -8,12 +8,12 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::stage::{Context, IoContext, ParamKind, ParamSpec, Params, StageError};
+use crate::stage::{Context, IoContext, StageError};
 use crate::train::dataset::{shuffled_batches, FoldData, Role};
 use crate::train::metrics::{predict, Confusion};
 
 /// What the loop trains.
-pub trait Trainee {
+pub(crate) trait Trainee {
     /// One optimisation step on the training rows `idx`; returns the batch loss.
     fn step(&mut self, data: &FoldData, idx: &[usize]) -> Result<f64, StageError>;
     /// Mean cross-entropy and P(high) per row of `role`, in row order, in eval mode.
@@ -32,73 +32,43 @@ pub trait Trainee {
 
 /// Which validation number decides "better".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Monitor {
+pub(crate) enum Monitor {
     ValLoss,
     ValAcc,
 }
 
-/// Settings of the loop, all stage parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FitConfig {
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// Stop after this many epochs without improvement (0: never stop early).
-    pub patience: usize,
-    pub monitor: Monitor,
-    /// Batch size for evaluation passes (memory only, no effect on results).
-    pub eval_batch_size: usize,
-}
+crate::choice_param!(Monitor { ValLoss => "val_loss", ValAcc => "val_acc" });
 
-impl FitConfig {
-    /// The parameters [`FitConfig::from_params`] reads, with defaults.
-    pub fn params(epochs: usize) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new("epochs", ParamKind::Int, epochs, "maximum number of training epochs"),
-            ParamSpec::new("batch_size", ParamKind::Int, 64, "mini-batch size"),
-            ParamSpec::new(
-                "patience",
-                ParamKind::Int,
-                10,
-                "early stopping: epochs without improvement on the val role before stopping (0 = never)",
-            ),
-            ParamSpec::new(
-                "monitor",
-                ParamKind::choice(&["val_loss", "val_acc"]),
-                "val_loss",
-                "what early stopping and the best checkpoint are chosen on",
-            ),
-            ParamSpec::new(
-                "eval_batch_size",
-                ParamKind::Int,
-                256,
-                "batch size of evaluation passes (memory only; results do not depend on it)",
-            ),
-        ]
+/// Default maximum number of epochs of the training stages.
+pub(crate) const DEFAULT_EPOCHS: usize = 50;
+
+crate::stage_params! {
+    /// Settings of the loop, all stage parameters.
+    pub(crate) struct FitConfig {
+        /// maximum number of training epochs
+        epochs: usize = DEFAULT_EPOCHS;
+        /// mini-batch size
+        batch_size: usize = 64;
+        /// early stopping: epochs without improvement on the val role before stopping (0 = never)
+        patience: usize = 10;
+        /// what early stopping and the best checkpoint are chosen on
+        monitor: Monitor = Monitor::ValLoss;
+        /// batch size of evaluation passes (memory only; results do not depend on it)
+        eval_batch_size: usize = 256;
     }
-
-    pub fn from_params(p: &Params) -> Result<FitConfig, StageError> {
-        let cfg = FitConfig {
-            epochs: p.usize("epochs")?,
-            batch_size: p.usize("batch_size")?,
-            patience: p.usize("patience")?,
-            monitor: match p.str("monitor")? {
-                "val_acc" => Monitor::ValAcc,
-                _ => Monitor::ValLoss,
-            },
-            eval_batch_size: p.usize("eval_batch_size")?,
-        };
-        if cfg.epochs == 0 || cfg.batch_size == 0 || cfg.eval_batch_size == 0 {
+    check |c| {
+        if c.epochs == 0 || c.batch_size == 0 || c.eval_batch_size == 0 {
             return Err(StageError::Param(
                 "`epochs`, `batch_size` and `eval_batch_size` must be at least 1".into(),
             ));
         }
-        Ok(cfg)
-    }
+        Ok(())
+    };
 }
 
 /// One line of the learning curve.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EpochRecord {
+pub(crate) struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
     /// NaN when the fold has no val windows.
@@ -113,7 +83,7 @@ pub struct EpochRecord {
 
 /// What the loop did.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FitReport {
+pub(crate) struct FitReport {
     pub curve: Vec<EpochRecord>,
     /// 1-based epoch whose weights were kept.
     pub best_epoch: usize,
@@ -121,14 +91,14 @@ pub struct FitReport {
 }
 
 /// Accuracy in percent of P(high) against labels.
-pub fn accuracy(labels: &[u8], p_high: &[f32]) -> f64 {
+pub(crate) fn accuracy(labels: &[u8], p_high: &[f32]) -> f64 {
     let pred: Vec<u8> = p_high.iter().map(|&p| predict(p)).collect();
     Confusion::from_pairs(labels, &pred).accuracy()
 }
 
 /// Early stopping bookkeeping.
 #[derive(Debug, Clone)]
-pub struct EarlyStopping {
+pub(crate) struct EarlyStopping {
     monitor: Monitor,
     patience: usize,
     best: Option<f64>,
@@ -136,7 +106,7 @@ pub struct EarlyStopping {
 }
 
 impl EarlyStopping {
-    pub fn new(monitor: Monitor, patience: usize) -> Self {
+    pub(crate) fn new(monitor: Monitor, patience: usize) -> Self {
         EarlyStopping {
             monitor,
             patience,
@@ -146,7 +116,7 @@ impl EarlyStopping {
     }
 
     /// Record an epoch; true when it is the best so far (ties keep the earlier one).
-    pub fn improved(&mut self, val_loss: f64, val_acc: f64) -> bool {
+    pub(crate) fn improved(&mut self, val_loss: f64, val_acc: f64) -> bool {
         let score = match self.monitor {
             Monitor::ValLoss => -val_loss,
             Monitor::ValAcc => val_acc,
@@ -164,7 +134,7 @@ impl EarlyStopping {
         better
     }
 
-    pub fn should_stop(&self) -> bool {
+    pub(crate) fn should_stop(&self) -> bool {
         self.patience > 0 && self.since_best >= self.patience
     }
 }
@@ -172,7 +142,7 @@ impl EarlyStopping {
 /// Train `trainee` on the training role of `data`. The batch order comes from
 /// `seed`; after the loop the trainee holds the best weights (on the val role, or the
 /// last epoch's when the fold has no val windows).
-pub fn fit(
+pub(crate) fn fit(
     ctx: &Context,
     phase: &str,
     cfg: &FitConfig,
@@ -254,7 +224,7 @@ pub fn fit(
 
 /// Write the learning curve as CSV
 /// (`epoch,train_loss,val_loss,val_acc,quiz_loss,fb_ratio`).
-pub fn write_curve(path: &Path, curve: &[EpochRecord]) -> Result<(), StageError> {
+pub(crate) fn write_curve(path: &Path, curve: &[EpochRecord]) -> Result<(), StageError> {
     let mut text = String::from("epoch,train_loss,val_loss,val_acc,quiz_loss,fb_ratio\n");
     for r in curve {
         let _ = writeln!(
@@ -266,17 +236,44 @@ pub fn write_curve(path: &Path, curve: &[EpochRecord]) -> Result<(), StageError>
     std::fs::write(path, text).at(path)
 }
 
+/// The (epoch, validation accuracy) points of a learning curve written by
+/// [`write_curve`]; epochs without validation accuracy (no val windows) are left out.
+pub(crate) fn read_curve(path: &Path) -> Result<Vec<(f64, f64)>, StageError> {
+    let text = std::fs::read_to_string(path).at(path)?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| StageError::bad_file(path, format!("no `{name}` column in the header")))
+    };
+    let (e, acc) = (col("epoch")?, col("val_acc")?);
+    let mut points = Vec::new();
+    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let number = |c: usize| fields.get(c).and_then(|f| f.trim().parse::<f64>().ok());
+        match (number(e), number(acc)) {
+            (Some(x), Some(y)) if x.is_finite() && y.is_finite() => points.push((x, y)),
+            (Some(_), Some(_)) => {}
+            _ => {
+                return Err(StageError::bad_file(
+                    path,
+                    format!("line {}: expected numbers, found `{line}`", i + 2),
+                ))
+            }
+        }
+    }
+    Ok(points)
+}
+
 /// Run `f` on a rayon pool of `threads` workers (dfdx's matrix products use the
 /// current pool), so a stage uses the threads the engine gave it.
-pub fn with_threads<T: Send>(
+pub(crate) fn with_threads<T: Send>(
     threads: usize,
     f: impl FnOnce() -> T + Send,
 ) -> Result<T, StageError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .map_err(|e| StageError::Model(format!("cannot start {threads} worker threads: {e}")))?;
-    Ok(pool.install(f))
+    Ok(crate::stage::thread_pool(threads)?.install(f))
 }
 
 #[cfg(test)]
@@ -345,8 +342,10 @@ mod tests {
 
     #[test]
     fn loop_stops_keeps_best_and_writes_the_curve() {
+        use crate::test_support::windows::{
+            kfold_splits, write_splits, write_windows, WindowsFixture,
+        };
         use crate::train::dataset::{Modality, Target};
-        use crate::train::fixture::{kfold_splits, write_splits, write_windows, WindowsFixture};
         let dir = tempfile::tempdir().unwrap();
         let fix = WindowsFixture::random(1, 5, 2, &["hEOG", "vEOG"], 8, 2);
         let (w, s) = (dir.path().join("w.parquet"), dir.path().join("s.parquet"));
@@ -355,7 +354,7 @@ mod tests {
         let data = FoldData::load(&w, &s, 0, Target::Arousal, &[Modality::Eog]).unwrap();
         // 3 training trials × 2 windows in batches of 3 → 2 steps per epoch
         assert_eq!(data.role(Role::Train).len(), 6);
-        let mut ctx = Context::for_test(Params::default(), dir.path());
+        let mut ctx = Context::for_test(crate::Params::default(), dir.path());
         let seen = std::sync::Arc::new(Recorder::default());
         ctx.progress = seen.clone();
         let cfg = FitConfig {
@@ -379,10 +378,8 @@ mod tests {
             vec![1.0, 0.8, 0.9, 0.85]
         );
         assert_eq!(t.steps, 4, "restored to the weights after epoch 2");
-        assert_eq!(
-            r.curve[0].val_acc,
-            accuracy(&data.role(Role::Val).labels, &[0.9, 0.9])
-        );
+        let val_acc = accuracy(&data.role(Role::Val).labels, &[0.9, 0.9]);
+        assert_eq!(r.curve[0].val_acc, val_acc);
         let log = seen.0.lock().unwrap();
         assert_eq!(log.first().map(|l| l.as_str()), Some("start test 10"));
         assert!(
@@ -390,7 +387,9 @@ mod tests {
             "{log:?}"
         );
         assert!(
-            log.contains(&"2 loss 0.5000 val loss 0.8000 val acc 0.0%".to_string()),
+            log.contains(&format!(
+                "2 loss 0.5000 val loss 0.8000 val acc {val_acc:.1}%"
+            )),
             "{log:?}"
         );
         let path = dir.path().join("curve.csv");

@@ -18,7 +18,9 @@ use crate::stage::StageError;
 use crate::train::dataset::{FoldData, Modality, Role};
 
 /// A network trained with cross-entropy by the shared loop.
-pub trait Network<E: Float, D: NetDevice<E>>: ParamTreeExt<E, D> + Clone + Sized {
+pub(crate) trait Network<E: Float, D: NetDevice<E>>:
+    ParamTreeExt<E, D> + Clone + Sized
+{
     /// Name used for the checkpoint file (`<kind>.safetensors`).
     const KIND: &'static str;
     /// The modalities it reads, in order; the first input carries the tape.
@@ -33,7 +35,6 @@ pub trait Network<E: Float, D: NetDevice<E>>: ParamTreeExt<E, D> + Clone + Sized
     ) -> Result<T2<E, D, T>, ModelError>;
 
     fn save_to(&self, path: &Path) -> Result<(), ModelError>;
-    fn load_from(dev: &D, path: &Path) -> Result<Self, ModelError>;
 }
 
 fn one_rest<'a, E: Float, D: NetDevice<E>>(
@@ -59,9 +60,6 @@ impl<E: Float, D: NetDevice<E>> Network<E, D> for Teacher<E, D> {
     fn save_to(&self, path: &Path) -> Result<(), ModelError> {
         self.save(path)
     }
-    fn load_from(dev: &D, path: &Path) -> Result<Self, ModelError> {
-        Teacher::load(dev, path)
-    }
 }
 
 impl<E: Float, D: NetDevice<E>> Network<E, D> for Student<E, D> {
@@ -77,9 +75,6 @@ impl<E: Float, D: NetDevice<E>> Network<E, D> for Student<E, D> {
     }
     fn save_to(&self, path: &Path) -> Result<(), ModelError> {
         self.save(path)
-    }
-    fn load_from(dev: &D, path: &Path) -> Result<Self, ModelError> {
-        Student::load(dev, path)
     }
 }
 
@@ -97,14 +92,11 @@ impl<E: Float, D: NetDevice<E>> Network<E, D> for DeepConvNet<E, D> {
     fn save_to(&self, path: &Path) -> Result<(), ModelError> {
         self.save(path)
     }
-    fn load_from(dev: &D, path: &Path) -> Result<Self, ModelError> {
-        DeepConvNet::load(dev, path)
-    }
 }
 
 /// The input tensor `(idx.len(), channels, samples)` of modality number `m` for rows
 /// `idx` of `role`, on `dev`.
-pub fn input_tensor<E: Float, D: NetDevice<E>>(
+pub(crate) fn input_tensor<E: Float, D: NetDevice<E>>(
     data: &FoldData,
     role: Role,
     m: usize,
@@ -120,7 +112,7 @@ pub fn input_tensor<E: Float, D: NetDevice<E>>(
 }
 
 /// The inputs of `modalities` (each must be loaded in `data`) for rows `idx`.
-pub fn inputs<E: Float, D: NetDevice<E>>(
+pub(crate) fn inputs<E: Float, D: NetDevice<E>>(
     data: &FoldData,
     modalities: &[Modality],
     role: Role,
@@ -144,7 +136,11 @@ pub fn inputs<E: Float, D: NetDevice<E>>(
 
 /// Row-wise softmax of logits `(n, classes)` on the host: (P(class 1) per row, the
 /// summed cross-entropy against `labels`), accumulated in f64.
-pub fn softmax_high_and_ce(logits: &[f64], classes: usize, labels: &[u8]) -> (Vec<f32>, f64) {
+pub(crate) fn softmax_high_and_ce(
+    logits: &[f64],
+    classes: usize,
+    labels: &[u8],
+) -> (Vec<f32>, f64) {
     let mut p_high = Vec::with_capacity(labels.len());
     let mut ce = 0.0;
     for (row, &y) in logits.chunks_exact(classes.max(1)).zip(labels) {
@@ -159,7 +155,7 @@ pub fn softmax_high_and_ce(logits: &[f64], classes: usize, labels: &[u8]) -> (Ve
 
 /// Eval-mode pass over a whole role in batches of `batch`: (mean cross-entropy,
 /// P(high) per row). `forward` maps the inputs of one batch to logits.
-pub fn evaluate_role<E: Float, D: NetDevice<E>>(
+pub(crate) fn evaluate_role<E: Float, D: NetDevice<E>>(
     data: &FoldData,
     modalities: &[Modality],
     role: Role,

@@ -9,27 +9,27 @@ use crate::stage::{IoContext, StageError};
 use crate::train::dataset::WindowId;
 use crate::train::metrics::{predict, Confusion};
 
-pub const PREDICTIONS: &str = "predictions.csv";
+pub(crate) const PREDICTIONS: &str = "predictions.csv";
 /// The teacher's predictions where a stage also outputs an updated teacher (V3).
-pub const TEACHER_PREDICTIONS: &str = "teacher_predictions.csv";
+pub(crate) const TEACHER_PREDICTIONS: &str = "teacher_predictions.csv";
 const HEADER: &str = "subject,trial,window,y,p_high";
 
 /// One test window's label and predicted probability of the high class.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Prediction {
+pub(crate) struct Prediction {
     pub id: WindowId,
     pub y: u8,
     pub p_high: f32,
 }
 
 /// The confusion matrix of a set of predictions.
-pub fn confusion(preds: &[Prediction]) -> Confusion {
+pub(crate) fn confusion(preds: &[Prediction]) -> Confusion {
     let y: Vec<u8> = preds.iter().map(|p| p.y).collect();
     let pred: Vec<u8> = preds.iter().map(|p| predict(p.p_high)).collect();
     Confusion::from_pairs(&y, &pred)
 }
 
-pub fn write_predictions(path: &Path, preds: &[Prediction]) -> Result<(), StageError> {
+pub(crate) fn write_predictions(path: &Path, preds: &[Prediction]) -> Result<(), StageError> {
     let mut text = String::with_capacity(32 * (preds.len() + 1));
     text.push_str(HEADER);
     text.push('\n');
@@ -43,7 +43,7 @@ pub fn write_predictions(path: &Path, preds: &[Prediction]) -> Result<(), StageE
     std::fs::write(path, text).at(path)
 }
 
-pub fn read_predictions(path: &Path) -> Result<Vec<Prediction>, StageError> {
+pub(crate) fn read_predictions(path: &Path) -> Result<Vec<Prediction>, StageError> {
     let text = std::fs::read_to_string(path).at(path)?;
     let mut lines = text.lines();
     match lines.next() {

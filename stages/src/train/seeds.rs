@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 
 /// The random streams of a training stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// The stage's device (model-side randomness).
     Device = 1,
     /// Per-step dropout masks.
@@ -19,7 +19,7 @@ pub enum Stream {
 }
 
 /// A seed for `stream`, independent of the others.
-pub fn derive_seed(seed: u64, stream: Stream) -> u64 {
+pub(crate) fn derive_seed(seed: u64, stream: Stream) -> u64 {
     let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream as u64);
     rng.gen()
 }

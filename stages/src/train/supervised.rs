@@ -14,7 +14,7 @@ use crate::train::losses::cross_entropy;
 use crate::train::network::{evaluate_role, inputs, Network};
 
 /// A network, its optimiser and the best weights so far.
-pub struct Supervised<E: Float, D: NetDevice<E>, N: Network<E, D>> {
+pub(crate) struct Supervised<E: Float, D: NetDevice<E>, N: Network<E, D>> {
     pub net: N,
     best: N,
     opt: Adam<E, D>,
@@ -26,7 +26,7 @@ pub struct Supervised<E: Float, D: NetDevice<E>, N: Network<E, D>> {
 
 impl<E: Float, D: NetDevice<E>, N: Network<E, D>> Supervised<E, D, N> {
     /// `seed` drives the dropout masks (the batch order is the loop's).
-    pub fn new(
+    pub(crate) fn new(
         dev: &D,
         net: N,
         adam: AdamConfig,
@@ -45,7 +45,7 @@ impl<E: Float, D: NetDevice<E>, N: Network<E, D>> Supervised<E, D, N> {
     }
 
     /// The network with the best weights (after [`crate::train::fit::fit`]: the kept ones).
-    pub fn into_net(self) -> N {
+    pub(crate) fn into_net(self) -> N {
         self.net
     }
 }

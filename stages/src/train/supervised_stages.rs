@@ -1,5 +1,5 @@
 //! The supervised training stages: `train-teacher` (EEG + EOG), `train-student`
-//! (EOG, cross-entropy only = the EmotionNet row) and `deepconvnet` (EOG baseline).
+//! (EOG, cross-entropy only = the EmotionNet row) and `train-deepconvnet` (EOG baseline).
 //! Each trains with Adam on the cell's training role, stops early on its val role,
 //! keeps the best weights, and writes `<network>.safetensors`, `learning_curve.csv`,
 //! `predictions.csv` (test role) and `metrics.json`.
@@ -9,29 +9,28 @@ use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
 use crate::model::{DeepConvNet, DeepConvNetConfig, NetDevice, ParamTreeExt, Student, Teacher};
-use crate::stage::{Backend, Context, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::params::ParamSchema;
+use crate::stage::{Backend, Context, Outcome, Stage, StageError};
 use crate::train::dataset::{FoldData, Role};
 use crate::train::evaluate::METRICS_JSON;
 use crate::train::fit::{fit, with_threads, FitConfig, Trainee};
 use crate::train::network::Network;
-use crate::train::network_params::{network_params, student_config, teacher_config};
+use crate::train::network_params::NetworkParams;
 use crate::train::predictions::PREDICTIONS;
 use crate::train::seeds::{derive_seed, Stream};
 use crate::train::supervised::Supervised;
 use crate::train::training_stage::{
-    adam, cell_params, finish, load_data, predictions, write_test_predictions, LEARNING_CURVE,
+    finish, load_data, predictions, write_test_predictions, CellParams, OptimiserParams,
+    LEARNING_CURVE,
 };
 
-/// Default maximum number of epochs of the supervised stages.
-pub const DEFAULT_EPOCHS: usize = 50;
-
 /// The checkpoint file of a network kind.
-pub fn checkpoint_file(kind: &str) -> String {
+pub(crate) fn checkpoint_file(kind: &str) -> String {
     format!("{kind}.safetensors")
 }
 
 /// A network a supervised stage trains, buildable on any device.
-pub trait Trained: Sync {
+pub(crate) trait Trained: Sync {
     type Net<D: NetDevice<f32>>: Network<f32, D>;
     fn build<D: NetDevice<f32>>(
         &self,
@@ -43,7 +42,7 @@ pub trait Trained: Sync {
 
 /// Train `kind`'s network on the instance's cell, on the device `backend` names, and
 /// write its outputs.
-pub fn run_supervised<K: Trained>(
+pub(crate) fn run_supervised<K: Trained>(
     ctx: &Context,
     stage: &str,
     kind: &K,
@@ -65,11 +64,12 @@ fn train_on<K: Trained, D: NetDevice<f32>>(
     let data = load_data(ctx, K::Net::<D>::MODALITIES)?;
     let dev = D::open(derive_seed(ctx.seed, Stream::Device))?;
     let net = kind.build(ctx, &dev, &data)?;
-    let cfg = FitConfig::from_params(&ctx.params)?;
+    let cfg: FitConfig = ctx.params()?;
+    let optimiser: OptimiserParams = ctx.params()?;
     let mut trainee = Supervised::new(
         &dev,
         net,
-        adam(&ctx.params, "lr")?,
+        optimiser.adam()?,
         derive_seed(ctx.seed, Stream::Dropout),
         cfg.eval_batch_size,
     )?;
@@ -92,11 +92,14 @@ fn train_on<K: Trained, D: NetDevice<f32>>(
     )?))
 }
 
-fn supervised_params(extra: Vec<ParamSpec>) -> Vec<ParamSpec> {
-    let mut p = cell_params();
-    p.extend(FitConfig::params(DEFAULT_EPOCHS));
-    p.extend(extra);
-    p
+crate::stage_params! {
+    /// What `train-teacher` and `train-student` take.
+    pub(crate) struct SupervisedParams {
+        ..cell: CellParams,
+        ..optimiser: OptimiserParams,
+        ..fit: FitConfig,
+        ..network: NetworkParams,
+    }
 }
 
 fn produces(kind: &'static str) -> Vec<&'static str> {
@@ -104,7 +107,7 @@ fn produces(kind: &'static str) -> Vec<&'static str> {
 }
 
 /// `train-teacher`: the EEG + EOG teacher with cross-entropy.
-pub struct TrainTeacher;
+pub(crate) struct TrainTeacher;
 
 impl Stage for TrainTeacher {
     fn name(&self) -> &'static str {
@@ -116,8 +119,8 @@ impl Stage for TrainTeacher {
     fn doc(&self) -> &'static str {
         "pre-train the EEG+EOG teacher (cross-entropy, Adam, early stopping on val)"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        supervised_params(network_params())
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<SupervisedParams>()
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![WINDOWS, SPLITS]
@@ -143,14 +146,14 @@ impl Trained for TrainTeacher {
     ) -> Result<Teacher<f32, D>, StageError> {
         Ok(Teacher::new(
             dev,
-            &teacher_config(&ctx.params, data)?,
+            &ctx.params::<NetworkParams>()?.teacher_config(data)?,
             ctx.seed,
         )?)
     }
 }
 
 /// `train-student`: the EOG student alone with cross-entropy (EmotionNet).
-pub struct TrainStudent;
+pub(crate) struct TrainStudent;
 
 impl Stage for TrainStudent {
     fn name(&self) -> &'static str {
@@ -162,8 +165,8 @@ impl Stage for TrainStudent {
     fn doc(&self) -> &'static str {
         "train the EOG student alone with cross-entropy (the EmotionNet baseline)"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        supervised_params(network_params())
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<SupervisedParams>()
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![WINDOWS, SPLITS]
@@ -189,75 +192,64 @@ impl Trained for TrainStudent {
     ) -> Result<Student<f32, D>, StageError> {
         Ok(Student::new(
             dev,
-            &student_config(&ctx.params, data)?,
+            &ctx.params::<NetworkParams>()?.student_config(data)?,
             ctx.seed,
         )?)
     }
 }
 
-/// `deepconvnet`: Schirrmeister et al.'s DeepConvNet on the EOG channels.
-pub struct TrainDeepConvNet;
+/// `train-deepconvnet`: Schirrmeister et al.'s DeepConvNet on the EOG channels.
+pub(crate) struct TrainDeepConvNet;
 
-fn deepconvnet_params() -> Vec<ParamSpec> {
-    let d = DeepConvNetConfig::default();
-    let filters: Vec<String> = d.filters.iter().map(|f| f.to_string()).collect();
-    vec![
-        ParamSpec::new(
-            "filters",
-            ParamKind::StrList,
-            filters,
-            "filters of the conv-pool blocks",
-        ),
-        ParamSpec::new(
-            "kernel",
-            ParamKind::Int,
-            d.kernel,
-            "temporal kernel (samples; 10 or 5 at 128 Hz)",
-        ),
-        ParamSpec::new("pool", ParamKind::Int, d.pool, "max-pool size and stride"),
-        ParamSpec::new(
-            "dropout",
-            ParamKind::Float,
-            d.dropout,
-            "dropout before blocks 2..n",
-        ),
-        ParamSpec::new(
-            "bn_momentum",
-            ParamKind::Float,
-            d.bn_momentum,
-            "batch-norm momentum",
-        ),
-    ]
+crate::stage_params! {
+    /// What `train-deepconvnet` takes.
+    pub(crate) struct DeepConvNetParams {
+        ..cell: CellParams,
+        ..optimiser: OptimiserParams,
+        ..fit: FitConfig,
+        /// filters of the conv-pool blocks
+        filters: Vec<String> = DeepConvNetConfig::default().filters.iter().map(usize::to_string).collect();
+        /// temporal kernel (samples; 10 or 5 at 128 Hz)
+        kernel: usize = DeepConvNetConfig::default().kernel;
+        /// max-pool size and stride
+        pool: usize = DeepConvNetConfig::default().pool;
+        /// dropout before blocks 2..n
+        dropout: f64 = DeepConvNetConfig::default().dropout;
+        /// batch-norm momentum
+        bn_momentum: f64 = DeepConvNetConfig::default().bn_momentum;
+    }
 }
 
-fn deepconvnet_config(ctx: &Context, data: &FoldData) -> Result<DeepConvNetConfig, StageError> {
-    let p = &ctx.params;
-    let filters = p
-        .str_list("filters")?
-        .iter()
-        .map(|f| {
-            f.trim().parse::<usize>().map_err(|_| {
-                StageError::Param(format!(
-                    "parameter `filters`: {f:?} is not a positive integer"
-                ))
+impl DeepConvNetParams {
+    /// The network for `data`'s channels and window length.
+    fn config(&self, data: &FoldData) -> Result<DeepConvNetConfig, StageError> {
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| {
+                f.trim().parse::<usize>().map_err(|_| {
+                    StageError::Param(format!(
+                        "parameter `filters`: {f:?} is not a positive integer"
+                    ))
+                })
             })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DeepConvNetConfig {
+            channels: data.n_channels(0),
+            samples: data.samples(),
+            filters,
+            kernel: self.kernel,
+            pool: self.pool,
+            dropout: self.dropout,
+            bn_momentum: self.bn_momentum,
+            ..DeepConvNetConfig::default()
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(DeepConvNetConfig {
-        channels: data.n_channels(0),
-        samples: data.samples(),
-        filters,
-        kernel: p.usize("kernel")?,
-        pool: p.usize("pool")?,
-        dropout: p.f64("dropout")?,
-        bn_momentum: p.f64("bn_momentum")?,
-        ..DeepConvNetConfig::default()
-    })
+    }
 }
 
 impl Stage for TrainDeepConvNet {
     fn name(&self) -> &'static str {
-        "deepconvnet"
+        "train-deepconvnet"
     }
     fn version(&self) -> u32 {
         1
@@ -265,8 +257,8 @@ impl Stage for TrainDeepConvNet {
     fn doc(&self) -> &'static str {
         "train the DeepConvNet baseline on EOG (cross-entropy, Adam, early stopping on val)"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        supervised_params(deepconvnet_params())
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<DeepConvNetParams>()
     }
     fn consumes(&self) -> Vec<&'static str> {
         vec![WINDOWS, SPLITS]
@@ -292,7 +284,7 @@ impl Trained for TrainDeepConvNet {
     ) -> Result<DeepConvNet<f32, D>, StageError> {
         Ok(DeepConvNet::new(
             dev,
-            &deepconvnet_config(ctx, data)?,
+            &ctx.params::<DeepConvNetParams>()?.config(data)?,
             ctx.seed,
         )?)
     }

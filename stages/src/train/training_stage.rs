@@ -9,100 +9,91 @@ use dfdx::optim::{AdamConfig, WeightDecay};
 use serde_json::{Map, Value};
 
 use crate::data::tables::{SPLITS, WINDOWS};
-use crate::stage::{Context, IoContext, ParamKind, ParamSpec, Params, StageError};
+use crate::stage::{Context, IoContext, StageError};
 use crate::train::dataset::{FoldData, Modality, Role, Target};
 use crate::train::evaluate::METRICS_JSON;
 use crate::train::fit::{write_curve, FitReport};
 use crate::train::predictions::{confusion, write_predictions, Prediction};
 
-pub const LEARNING_CURVE: &str = "learning_curve.csv";
+pub(crate) const LEARNING_CURVE: &str = "learning_curve.csv";
 /// Version of the `metrics.json` a training stage writes.
-pub const TRAIN_METRICS_SCHEMA: u32 = 1;
+pub(crate) const TRAIN_METRICS_SCHEMA: u32 = 1;
 
-/// `fold`, `target` (filled by the pipeline matrix) and the optimiser.
-pub fn cell_params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::new(
-            "fold",
-            ParamKind::Int,
-            0,
-            "fold of splits.parquet to train on (a matrix axis)",
-        ),
-        ParamSpec::new(
-            "target",
-            ParamKind::choice(&["arousal", "valence"]),
-            "arousal",
-            "binary label to predict (a matrix axis)",
-        ),
-        ParamSpec::new(
-            "subject",
-            ParamKind::Int,
-            -1,
-            "train and test on this subject's trials only (-1: all subjects); a `subject` matrix axis gives per-subject models (subject-dependent protocol)",
-        ),
-        ParamSpec::new("lr", ParamKind::Float, 1e-3, "Adam learning rate"),
-        ParamSpec::new(
-            "weight_decay",
-            ParamKind::Float,
-            0.0,
-            "Adam L2 weight decay (0 = none)",
-        ),
-    ]
-}
-
-/// The fold and target of this instance.
-pub fn cell(p: &Params) -> Result<(u16, Target), StageError> {
-    let fold = p.usize("fold")?;
-    let fold = u16::try_from(fold)
-        .map_err(|_| StageError::Param(format!("parameter `fold` = {fold} is too large")))?;
-    Ok((fold, Target::parse(p.str("target")?)?))
-}
-
-/// Adam with the spec's defaults (β = 0.9, 0.999; ε = 1e-8) and learning rate `lr_key`.
-pub fn adam(p: &Params, lr_key: &str) -> Result<AdamConfig, StageError> {
-    let lr = p.f64(lr_key)?;
-    if lr.is_nan() || lr <= 0.0 {
-        return Err(StageError::Param(format!(
-            "parameter `{lr_key}` must be positive, got {lr}"
-        )));
+crate::stage_params! {
+    /// `fold`, `target`, `subject` (filled by the pipeline matrix): which models a
+    /// training stage fits, on which part of the data.
+    pub(crate) struct CellParams {
+        /// fold of splits.parquet to train on (a matrix axis)
+        fold: u16 = 0;
+        /// binary label to predict (a matrix axis)
+        target: Target = Target::Arousal;
+        /// train and test on this subject's trials only (-1: all subjects); a `subject` matrix axis gives per-subject models (subject-dependent protocol)
+        subject: i64 = -1;
     }
-    let wd = p.f64("weight_decay")?;
-    Ok(AdamConfig {
-        lr,
-        weight_decay: (wd > 0.0).then_some(WeightDecay::L2(wd)),
-        ..AdamConfig::default()
-    })
+}
+
+crate::stage_params! {
+    /// The optimiser of the stages that train a network by gradient descent.
+    pub(crate) struct OptimiserParams {
+        /// Adam learning rate
+        lr: f64 = 1e-3;
+        /// Adam L2 weight decay (0 = none)
+        weight_decay: f64 = 0.0;
+    }
+}
+
+impl OptimiserParams {
+    /// Adam with the spec's defaults (β = 0.9, 0.999; ε = 1e-8), `lr` and `weight_decay`.
+    pub(crate) fn adam(&self) -> Result<AdamConfig, StageError> {
+        let (lr, wd) = (self.lr, self.weight_decay);
+        if lr.is_nan() || lr <= 0.0 {
+            return Err(StageError::Param(format!(
+                "parameter `lr` must be positive, got {lr}"
+            )));
+        }
+        Ok(AdamConfig {
+            lr,
+            weight_decay: (wd > 0.0).then_some(WeightDecay::L2(wd)),
+            ..AdamConfig::default()
+        })
+    }
+}
+
+impl CellParams {
+    /// The one subject to train and test on (`None`: all).
+    pub(crate) fn subject(&self) -> Result<Option<u16>, StageError> {
+        match self.subject {
+            s if s < 0 => Ok(None),
+            s => u16::try_from(s).map(Some).map_err(|_| {
+                StageError::Param(format!("parameter `subject` = {s} is not a subject id"))
+            }),
+        }
+    }
 }
 
 /// The error of a `backend: cuda` request in a build without the `cuda` feature
 /// (refused rather than silently run on the CPU: the backend is part of the key).
 #[cfg_attr(feature = "cuda", allow(dead_code))]
-pub fn cuda_not_built(stage: &str) -> StageError {
+pub(crate) fn cuda_not_built(stage: &str) -> StageError {
     StageError::Param(format!(
         "{stage}: backend cuda needs pipe built with the `cuda` feature (cargo build --release --features cuda)"
     ))
 }
 
 /// The upstream `windows.parquet` and `splits.parquet`.
-pub fn input_tables(ctx: &Context) -> Result<(PathBuf, PathBuf), StageError> {
+pub(crate) fn input_tables(ctx: &Context) -> Result<(PathBuf, PathBuf), StageError> {
     Ok((ctx.input_file(WINDOWS)?, ctx.input_file(SPLITS)?))
 }
 
 /// Load this cell's data with `modalities` (one subject's if `subject` is set).
-pub fn load_data(ctx: &Context, modalities: &[Modality]) -> Result<FoldData, StageError> {
-    let (fold, target) = cell(&ctx.params)?;
+pub(crate) fn load_data(ctx: &Context, modalities: &[Modality]) -> Result<FoldData, StageError> {
+    let cell: CellParams = ctx.params()?;
     let (w, s) = input_tables(ctx)?;
-    let subject = match ctx.params.i64("subject")? {
-        s if s < 0 => None,
-        s => Some(u16::try_from(s).map_err(|_| {
-            StageError::Param(format!("parameter `subject` = {s} is not a subject id"))
-        })?),
-    };
-    FoldData::load_subject(&w, &s, fold, target, modalities, subject)
+    FoldData::load_subject(&w, &s, cell.fold, cell.target, modalities, cell.subject()?)
 }
 
 /// The test role's predictions from P(high) per row.
-pub fn predictions(data: &FoldData, role: Role, p_high: &[f32]) -> Vec<Prediction> {
+pub(crate) fn predictions(data: &FoldData, role: Role, p_high: &[f32]) -> Vec<Prediction> {
     let set = data.role(role);
     set.ids
         .iter()
@@ -113,7 +104,7 @@ pub fn predictions(data: &FoldData, role: Role, p_high: &[f32]) -> Vec<Predictio
 }
 
 /// Writes `file` (predictions) and returns the test metrics as JSON.
-pub fn write_test_predictions(
+pub(crate) fn write_test_predictions(
     ctx: &Context,
     file: &str,
     preds: &[Prediction],
@@ -125,7 +116,7 @@ pub fn write_test_predictions(
 /// Writes the learning curve and `metrics.json`; returns the stage's Outcome
 /// metrics: the test metrics plus `best_epoch`, `epochs`, `stopped_early`, and any
 /// `extra` entries.
-pub fn finish(
+pub(crate) fn finish(
     ctx: &Context,
     stage: &str,
     data: &FoldData,
@@ -134,7 +125,7 @@ pub fn finish(
     extra: Map<String, Value>,
 ) -> Result<Map<String, Value>, StageError> {
     write_curve(&ctx.out_dir.join(LEARNING_CURVE), &report.curve)?;
-    let (fold, target) = cell(&ctx.params)?;
+    let cell: CellParams = ctx.params()?;
     let mut metrics = test.clone();
     metrics.insert("best_epoch".into(), Value::from(report.best_epoch));
     metrics.insert("epochs".into(), Value::from(report.curve.len()));
@@ -149,8 +140,8 @@ pub fn finish(
     let file = serde_json::json!({
         "schema_version": TRAIN_METRICS_SCHEMA,
         "stage": stage,
-        "fold": fold,
-        "target": target.as_str(),
+        "fold": cell.fold,
+        "target": cell.target.name(),
         "seed": ctx.seed,
         "data": {
             "dataset": data.meta.dataset,

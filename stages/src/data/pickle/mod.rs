@@ -19,10 +19,10 @@
 mod numpy;
 mod text;
 mod vm;
-pub mod writer;
+pub(crate) mod writer;
 
-pub use numpy::{all_finite, fortran_to_c, Element, Endian, NdArray};
-pub use vm::{load_dict, Entry, PickleDict, PickleError};
+pub(crate) use numpy::{all_finite, fortran_to_c};
+pub(crate) use vm::{load_dict, Entry, PickleDict, PickleError};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -47,13 +47,13 @@ impl Global {
 
 /// Byte order of an array's elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endian {
+pub(crate) enum Endian {
     Little,
     Big,
 }
 
 impl Endian {
-    pub fn native() -> Endian {
+    pub(crate) fn native() -> Endian {
         if cfg!(target_endian = "big") {
             Endian::Big
         } else {
@@ -64,7 +64,7 @@ impl Endian {
 
 /// The element type of an array.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Element {
+pub(crate) enum Element {
     F64(Endian),
     F32(Endian),
     /// Any other dtype (its numpy name): readable as a pickle, refused as data.
@@ -73,7 +73,7 @@ pub enum Element {
 
 impl Element {
     /// Bytes per element, for the supported types.
-    pub fn size(&self) -> Option<usize> {
+    pub(crate) fn size(&self) -> Option<usize> {
         match self {
             Element::F64(_) => Some(8),
             Element::F32(_) => Some(4),
@@ -82,7 +82,7 @@ impl Element {
     }
 
     /// numpy's name (`<f8`, `>f4`, ...).
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let order = |e: &Endian| if *e == Endian::Little { '<' } else { '>' };
         match self {
             Element::F64(e) => format!("{}f8", order(e)),
@@ -129,7 +129,7 @@ impl Element {
 /// An array as the pickle describes it; its bytes stay in the file (or in the
 /// decoded pickle) until [`super::PickleDict::read_f32`] converts them.
 #[derive(Debug, Clone)]
-pub struct NdArray {
+pub(crate) struct NdArray {
     pub shape: Vec<usize>,
     pub element: Element,
     /// Column-major (numpy `is_fortran`).
@@ -140,24 +140,10 @@ pub struct NdArray {
 
 impl NdArray {
     /// Number of elements (None if it overflows).
-    pub fn len(&self) -> Option<usize> {
+    pub(crate) fn len(&self) -> Option<usize> {
         self.shape
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == Some(0)
-    }
-
-    /// `(2, 40, 8064) <f8`.
-    pub fn describe(&self) -> String {
-        format!(
-            "shape {:?} {}{}",
-            self.shape,
-            self.element.name(),
-            if self.fortran { " fortran-order" } else { "" }
-        )
     }
 }
 
@@ -186,7 +172,7 @@ pub(crate) fn convert_chunk(bytes: &[u8], element: &Element, out: &mut Vec<f32>)
 
 /// Whether no value is NaN or infinite. Blocks without an early exit inside, so the
 /// compiler vectorises the test (a plain `all` stops it from doing so).
-pub fn all_finite(values: &[f32]) -> bool {
+pub(crate) fn all_finite(values: &[f32]) -> bool {
     values
         .chunks(4096)
         .all(|block| block.iter().fold(true, |ok, v| ok & v.is_finite()))
@@ -194,7 +180,7 @@ pub fn all_finite(values: &[f32]) -> bool {
 
 /// Reorders a column-major (Fortran) array of `shape` to row-major (C) order.
 /// `values.len()` must equal the product of `shape`.
-pub fn fortran_to_c<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {
+pub(crate) fn fortran_to_c<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {
     let n: usize = shape.iter().product();
     assert_eq!(
         values.len(),

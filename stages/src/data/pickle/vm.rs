@@ -14,7 +14,7 @@ use super::text::{
 
 /// What is wrong with a pickle, and where (byte offset of the opcode or data).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PickleError {
+pub(crate) struct PickleError {
     pub offset: u64,
     pub message: String,
 }
@@ -83,7 +83,7 @@ enum Obj {
 
 /// One value of the top-level dict.
 #[derive(Debug, Clone)]
-pub enum Entry {
+pub(crate) enum Entry {
     Array(NdArray),
     /// Anything else, by its Python type name.
     Other(&'static str),
@@ -91,14 +91,14 @@ pub enum Entry {
 
 /// A decoded top-level dict of numpy arrays. The arrays' bytes are converted on
 /// request by [`PickleDict::read_f32`].
-pub struct PickleDict<R> {
+pub(crate) struct PickleDict<R> {
     src: BufReader<R>,
     objs: Vec<Obj>,
     entries: Vec<(String, Entry)>,
 }
 
 /// Parses a pickle whose top-level object is a dict (a DEAP `sNN.dat`).
-pub fn load_dict<R: Read + Seek>(src: R) -> Result<PickleDict<R>> {
+pub(crate) fn load_dict<R: Read + Seek>(src: R) -> Result<PickleDict<R>> {
     let mut m = Machine::new(src)?;
     let root = m.run()?;
     let entries = m.dict_entries(root)?;
@@ -111,16 +111,16 @@ pub fn load_dict<R: Read + Seek>(src: R) -> Result<PickleDict<R>> {
 
 impl<R: Read + Seek> PickleDict<R> {
     /// The dict's keys, in file order.
-    pub fn keys(&self) -> Vec<&str> {
+    pub(crate) fn keys(&self) -> Vec<&str> {
         self.entries.iter().map(|(k, _)| k.as_str()).collect()
     }
 
-    pub fn get(&self, key: &str) -> Option<&Entry> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Entry> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, e)| e)
     }
 
     /// The array under `key` as `f32` in C (row-major) order.
-    pub fn read_f32(&mut self, key: &str) -> Result<Vec<f32>> {
+    pub(crate) fn read_f32(&mut self, key: &str) -> Result<Vec<f32>> {
         let mut out = Vec::new();
         self.read_f32_into(key, &mut out)?;
         Ok(out)
@@ -131,7 +131,7 @@ impl<R: Read + Seek> PickleDict<R> {
     /// Returns whether every value is finite (no NaN or infinity, also none from a
     /// float64 too large for float32), tested block by block while the values are in
     /// cache: a caller that must check spares a second pass over the array.
-    pub fn read_f32_into(&mut self, key: &str, out: &mut Vec<f32>) -> Result<bool> {
+    pub(crate) fn read_f32_into(&mut self, key: &str, out: &mut Vec<f32>) -> Result<bool> {
         out.clear();
         let array = match self.get(key) {
             Some(Entry::Array(a)) => a.clone(),

@@ -12,39 +12,39 @@
 use std::io::{self, Write};
 
 /// A C-ordered float64 array.
-pub struct F64Array<'a> {
+pub(crate) struct F64Array<'a> {
     pub shape: &'a [usize],
     pub values: &'a [f64],
 }
 
 /// cPickle's opcodes that this writer emits.
 mod op {
-    pub const PROTO: u8 = 0x80;
-    pub const EMPTY_DICT: u8 = b'}';
-    pub const MARK: u8 = b'(';
-    pub const SETITEM: u8 = b's';
-    pub const SETITEMS: u8 = b'u';
-    pub const STOP: u8 = b'.';
-    pub const BINPUT: u8 = b'q';
-    pub const LONG_BINPUT: u8 = b'r';
-    pub const BINGET: u8 = b'h';
-    pub const LONG_BINGET: u8 = b'j';
-    pub const GLOBAL: u8 = b'c';
-    pub const SHORT_BINSTRING: u8 = b'U';
-    pub const BINSTRING: u8 = b'T';
-    pub const BININT1: u8 = b'K';
-    pub const BININT2: u8 = b'M';
-    pub const BININT: u8 = b'J';
-    pub const INT: u8 = b'I';
-    pub const NONE: u8 = b'N';
-    pub const NEWFALSE: u8 = 0x89;
-    pub const EMPTY_TUPLE: u8 = b')';
-    pub const TUPLE: u8 = b't';
-    pub const TUPLE1: u8 = 0x85;
-    pub const TUPLE2: u8 = 0x86;
-    pub const TUPLE3: u8 = 0x87;
-    pub const REDUCE: u8 = b'R';
-    pub const BUILD: u8 = b'b';
+    pub(super) const PROTO: u8 = 0x80;
+    pub(super) const EMPTY_DICT: u8 = b'}';
+    pub(super) const MARK: u8 = b'(';
+    pub(super) const SETITEM: u8 = b's';
+    pub(super) const SETITEMS: u8 = b'u';
+    pub(super) const STOP: u8 = b'.';
+    pub(super) const BINPUT: u8 = b'q';
+    pub(super) const LONG_BINPUT: u8 = b'r';
+    pub(super) const BINGET: u8 = b'h';
+    pub(super) const LONG_BINGET: u8 = b'j';
+    pub(super) const GLOBAL: u8 = b'c';
+    pub(super) const SHORT_BINSTRING: u8 = b'U';
+    pub(super) const BINSTRING: u8 = b'T';
+    pub(super) const BININT1: u8 = b'K';
+    pub(super) const BININT2: u8 = b'M';
+    pub(super) const BININT: u8 = b'J';
+    pub(super) const INT: u8 = b'I';
+    pub(super) const NONE: u8 = b'N';
+    pub(super) const NEWFALSE: u8 = 0x89;
+    pub(super) const EMPTY_TUPLE: u8 = b')';
+    pub(super) const TUPLE: u8 = b't';
+    pub(super) const TUPLE1: u8 = 0x85;
+    pub(super) const TUPLE2: u8 = 0x86;
+    pub(super) const TUPLE3: u8 = 0x87;
+    pub(super) const REDUCE: u8 = b'R';
+    pub(super) const BUILD: u8 = b'b';
 }
 
 struct Writer<W> {
@@ -155,7 +155,7 @@ impl<W: Write> Writer<W> {
 
 /// Writes `entries` (key, array) as a py2 protocol-2 dict, keys in the given order
 /// (DEAP's files hold `labels` before `data`: Python 2's dict order).
-pub fn write_py2_dict<W: Write>(out: W, entries: &[(&str, F64Array)]) -> io::Result<()> {
+pub(crate) fn write_py2_dict<W: Write>(out: W, entries: &[(&str, F64Array)]) -> io::Result<()> {
     let mut w = Writer { out, next_memo: 1 };
     w.out.write_all(&[op::PROTO, 2, op::EMPTY_DICT])?;
     w.put()?;

@@ -13,26 +13,53 @@ use serde_json::{Map, Value};
 pub use model::{generate_subject, SynthConfig, SyntheticSubject};
 
 use crate::data::deap::{write_subject_pickle, LABEL_NAMES, PYTHON_FOLDER};
-use crate::stage::{Context, IoContext, Outcome, ParamKind, ParamSpec, Stage, StageError};
+use crate::params::ParamSchema;
+use crate::stage::{Context, IoContext, Outcome, Stage, StageError};
 
 /// Per-trial latents of every subject (ground truth for diagnostics; not read by the pipeline).
 pub const LATENTS_FILE: &str = "latents.csv";
 
 pub struct SyntheticDeap;
 
+crate::stage_params! {
+    /// What `synthetic-deap` takes.
+    pub struct SyntheticDeapParams {
+        /// number of subjects (DEAP: 32)
+        subjects: usize = 4;
+        /// trials per subject (DEAP: 40)
+        trials: usize = 20;
+        /// stimulus seconds per trial (DEAP: 60)
+        seconds: f64 = 60.0;
+        /// pre-trial baseline seconds (DEAP: 3)
+        baseline_s: f64 = 3.0;
+        /// samples per second (DEAP: 128)
+        sample_rate: f64 = 128.0;
+        /// strength of the latents' EEG band-power effects (0 = none)
+        eeg_effect: f64 = SynthConfig::default().eeg_effect;
+        /// strength of the latents' effects on blink and saccade rates (0 = none)
+        eog_effect: f64 = SynthConfig::default().eog_effect;
+        /// SD in rating points between a latent state and its 1-9 self-rating
+        label_noise: f64 = 1.0;
+        /// scales every between-subject difference (gains, rhythms, blink rates, rating bias)
+        subject_variability: f64 = 1.0;
+        /// random seed: same seed, same bytes
+        seed: i64 = 0;
+    }
+}
+
 impl SyntheticDeap {
     fn config(ctx: &Context) -> Result<SynthConfig, StageError> {
-        let p = &ctx.params;
+        let p: SyntheticDeapParams = ctx.params()?;
         let cfg = SynthConfig {
-            subjects: p.usize("subjects")?,
-            trials: p.usize("trials")?,
-            seconds: p.f64("seconds")?,
-            baseline_s: p.f64("baseline_s")?,
-            sample_rate: p.f64("sample_rate")?,
-            eeg_effect: p.f64("eeg_effect")?,
-            eog_effect: p.f64("eog_effect")?,
-            label_noise: p.f64("label_noise")?,
-            subject_variability: p.f64("subject_variability")?,
+            subjects: p.subjects,
+            trials: p.trials,
+            seconds: p.seconds,
+            baseline_s: p.baseline_s,
+            sample_rate: p.sample_rate,
+            eeg_effect: p.eeg_effect,
+            eog_effect: p.eog_effect,
+            label_noise: p.label_noise,
+            subject_variability: p.subject_variability,
             seed: ctx.seed,
         };
         let fail = |m: &str| Err(StageError::Param(m.to_string()));
@@ -69,39 +96,8 @@ impl Stage for SyntheticDeap {
     fn doc(&self) -> &'static str {
         "deterministic DEAP stand-in: writes data_preprocessed_python/sNN.dat exactly as DEAP ships them"
     }
-    fn params(&self) -> Vec<ParamSpec> {
-        vec![
-            ParamSpec::new("subjects", ParamKind::Int, 4, "number of subjects (DEAP: 32)"),
-            ParamSpec::new("trials", ParamKind::Int, 20, "trials per subject (DEAP: 40)"),
-            ParamSpec::new("seconds", ParamKind::Float, 60.0, "stimulus seconds per trial (DEAP: 60)"),
-            ParamSpec::new("baseline_s", ParamKind::Float, 3.0, "pre-trial baseline seconds (DEAP: 3)"),
-            ParamSpec::new("sample_rate", ParamKind::Float, 128.0, "samples per second (DEAP: 128)"),
-            ParamSpec::new(
-                "eeg_effect",
-                ParamKind::Float,
-                SynthConfig::default().eeg_effect,
-                "strength of the latents' EEG band-power effects (0 = none)",
-            ),
-            ParamSpec::new(
-                "eog_effect",
-                ParamKind::Float,
-                SynthConfig::default().eog_effect,
-                "strength of the latents' effects on blink and saccade rates (0 = none)",
-            ),
-            ParamSpec::new(
-                "label_noise",
-                ParamKind::Float,
-                1.0,
-                "SD in rating points between a latent state and its 1-9 self-rating",
-            ),
-            ParamSpec::new(
-                "subject_variability",
-                ParamKind::Float,
-                1.0,
-                "scales every between-subject difference (gains, rhythms, blink rates, rating bias)",
-            ),
-            ParamSpec::new("seed", ParamKind::Int, 0, "random seed: same seed, same bytes"),
-        ]
+    fn schema(&self) -> ParamSchema {
+        ParamSchema::of::<SyntheticDeapParams>()
     }
     fn produces(&self) -> Vec<&'static str> {
         vec![PYTHON_FOLDER, LATENTS_FILE]
@@ -110,10 +106,7 @@ impl Stage for SyntheticDeap {
         let cfg = Self::config(ctx)?;
         let dir = ctx.out_dir.join(PYTHON_FOLDER);
         std::fs::create_dir_all(&dir).at(&dir)?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(ctx.threads.max(1))
-            .build()
-            .map_err(|e| StageError::Data(format!("cannot start worker threads: {e}")))?;
+        let pool = ctx.thread_pool()?;
         let mut latents = String::from("subject,trial,arousal,valence,");
         latents.push_str(&LABEL_NAMES.join(","));
         latents.push('\n');

@@ -62,7 +62,7 @@ impl SynthConfig {
     }
 }
 
-pub const CHANNELS: usize = DEAP_CHANNELS.len();
+pub(super) const CHANNELS: usize = DEAP_CHANNELS.len();
 const EEG: usize = 32;
 const HEOG: usize = 32;
 const VEOG: usize = 33;

@@ -1,7 +1,6 @@
 //! Multi-head self-attention and the post-LN transformer encoder block.
 
-pub mod encoder;
-pub mod mha;
+pub(crate) mod encoder;
+pub(crate) mod mha;
 
-pub use encoder::EncoderBlock;
-pub use mha::SelfAttention;
+pub(crate) use encoder::EncoderBlock;

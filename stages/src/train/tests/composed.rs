@@ -104,12 +104,16 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
     (a.is_nan() && b.is_nan()) || (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0)
 }
 
-/// The two runs agree to `tol`; returns whether they are bit-identical.
+/// The two runs agree to `tol`; returns whether they are bit-identical. A val
+/// window whose P(high) sits within rounding of 0.5 may be classified differently by
+/// the two paths: validation accuracies may then differ by one window (`one_window`
+/// points) while the validation losses agree to `tol`.
 fn compare(
     what: &str,
     fused: &(FitReport, Vec<f32>),
     composed: &(FitReport, Vec<f32>),
     tol: f64,
+    one_window: f64,
 ) -> bool {
     let (a, b) = (&fused.0.curve, &composed.0.curve);
     assert_eq!(a.len(), b.len(), "{what}: epochs");
@@ -123,7 +127,7 @@ fn compare(
             "{what}: val loss {x:?} vs {y:?}"
         );
         assert!(
-            close(x.val_acc, y.val_acc, tol),
+            close(x.val_acc, y.val_acc, tol) || (x.val_acc - y.val_acc).abs() <= one_window + 1e-9,
             "{what}: val acc {x:?} vs {y:?}"
         );
     }
@@ -137,9 +141,10 @@ fn compare(
             "{what}: test P(high) {p} vs {q}"
         );
     }
-    a.iter()
-        .zip(b)
-        .all(|(x, y)| x.train_loss.to_bits() == y.train_loss.to_bits())
+    a.iter().zip(b).all(|(x, y)| {
+        x.train_loss.to_bits() == y.train_loss.to_bits()
+            && x.val_loss.to_bits() == y.val_loss.to_bits()
+    })
 }
 
 #[test]
@@ -148,10 +153,11 @@ fn composed_blocks_train_the_teacher_as_the_fused_kernels_do() {
     let data = load(dir.path());
     let fused = teacher_run::<f64>(dir.path(), &data);
     let composed = with_composed_blocks(|| teacher_run::<f64>(dir.path(), &data));
-    compare("teacher f64", &fused, &composed, 1e-9);
+    let one_window = 100.0 / data.role(Role::Val).len() as f64;
+    compare("teacher f64", &fused, &composed, 1e-9, 0.0);
     let fused = teacher_run::<f32>(dir.path(), &data);
     let composed = with_composed_blocks(|| teacher_run::<f32>(dir.path(), &data));
-    let identical = compare("teacher f32", &fused, &composed, 2e-3);
+    let identical = compare("teacher f32", &fused, &composed, 2e-3, one_window);
     assert!(
         !identical,
         "f32 rounding differs between the paths: the composed blocks ran"
@@ -164,10 +170,11 @@ fn composed_blocks_distil_with_meta_feedback_as_the_fused_kernels_do() {
     let data = load(dir.path());
     let fused = distill_run::<f64>(dir.path(), &data);
     let composed = with_composed_blocks(|| distill_run::<f64>(dir.path(), &data));
-    compare("V3 f64", &fused, &composed, 1e-9);
+    let one_window = 100.0 / data.role(Role::Val).len() as f64;
+    compare("V3 f64", &fused, &composed, 1e-9, 0.0);
     let fused = distill_run::<f32>(dir.path(), &data);
     let composed = with_composed_blocks(|| distill_run::<f32>(dir.path(), &data));
-    let identical = compare("V3 f32", &fused, &composed, 2e-3);
+    let identical = compare("V3 f32", &fused, &composed, 2e-3, one_window);
     assert!(
         !identical,
         "f32 rounding differs between the paths: the composed blocks ran"

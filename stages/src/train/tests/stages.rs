@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::support::*;
 use crate::model::{Student, Teacher};
 use crate::stage::{Context, Outcome, Stage};
+use crate::test_support::input;
 use crate::train::dataset::{FoldData, Modality, Role, Target};
 use crate::train::distill_loop::evaluate_teacher;
 use crate::train::distill_stage::{Distill, UPDATED_TEACHER};

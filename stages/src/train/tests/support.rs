@@ -5,16 +5,17 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::model::{BranchConfig, ClassifierConfig, StudentConfig, TeacherConfig};
-use crate::stage::{Context, Input, Params, Stage};
-use crate::train::fixture::{kfold_splits, write_splits, write_windows, WindowsFixture};
+use crate::params::Params;
+use crate::stage::{Context, Input, Stage};
+use crate::test_support::windows::{kfold_splits, write_splits, write_windows, WindowsFixture};
 
 /// Channels of the test tables: 3 EEG, 2 EOG, 1 other.
-pub const CHANNELS: [&str; 6] = ["Fp1", "AF3", "F3", "hEOG", "vEOG", "Status"];
+pub(super) const CHANNELS: [&str; 6] = ["Fp1", "AF3", "F3", "hEOG", "vEOG", "Status"];
 /// Samples per window.
-pub const SAMPLES: usize = 16;
+pub(super) const SAMPLES: usize = 16;
 
 /// 16 samples, kernel 8, stride 4 → 3 tokens of width 4, 2 heads, 2 layers.
-pub fn tiny_branch(dropout: f64) -> BranchConfig {
+pub(super) fn tiny_branch(dropout: f64) -> BranchConfig {
     BranchConfig {
         samples: SAMPLES,
         temporal_filters: 2,
@@ -31,7 +32,7 @@ pub fn tiny_branch(dropout: f64) -> BranchConfig {
     }
 }
 
-pub fn tiny_classifier(dropout: f64) -> ClassifierConfig {
+pub(super) fn tiny_classifier(dropout: f64) -> ClassifierConfig {
     ClassifierConfig {
         hidden: 4,
         layers: 1,
@@ -41,7 +42,7 @@ pub fn tiny_classifier(dropout: f64) -> ClassifierConfig {
     }
 }
 
-pub fn tiny_teacher() -> TeacherConfig {
+pub(super) fn tiny_teacher() -> TeacherConfig {
     TeacherConfig {
         eeg_channels: 3,
         eog_channels: 2,
@@ -50,7 +51,7 @@ pub fn tiny_teacher() -> TeacherConfig {
     }
 }
 
-pub fn tiny_student(dropout: f64) -> StudentConfig {
+pub(super) fn tiny_student(dropout: f64) -> StudentConfig {
     StudentConfig {
         channels: 2,
         branch: tiny_branch(dropout),
@@ -59,7 +60,7 @@ pub fn tiny_student(dropout: f64) -> StudentConfig {
 }
 
 /// The size parameters of the training stages for the tiny networks.
-pub fn tiny_size_params() -> Vec<(&'static str, Value)> {
+pub(super) fn tiny_size_params() -> Vec<(&'static str, Value)> {
     vec![
         ("temporal_filters", Value::from(2)),
         ("kernel", Value::from(8)),
@@ -75,7 +76,7 @@ pub fn tiny_size_params() -> Vec<(&'static str, Value)> {
 
 /// Writes learnable windows (2 subjects × 10 trials × 3 windows) and a 5-fold split
 /// into `dir`; returns the folder.
-pub fn write_tables(dir: &Path, seed: u64) -> PathBuf {
+pub(super) fn write_tables(dir: &Path, seed: u64) -> PathBuf {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let fix = WindowsFixture::random(2, 10, 3, &CHANNELS, SAMPLES, seed)
@@ -85,35 +86,17 @@ pub fn write_tables(dir: &Path, seed: u64) -> PathBuf {
     data
 }
 
-/// The stage's defaults with `overrides`.
-pub fn params(stage: &dyn Stage, overrides: &[(&str, Value)]) -> Params {
-    let mut m = Map::new();
-    for spec in stage.params() {
-        if let Some(d) = spec.default {
-            m.insert(spec.name.clone(), d);
-        }
-    }
-    for (k, v) in overrides {
-        assert!(m.contains_key(*k), "{} has no parameter {k}", stage.name());
-        m.insert(k.to_string(), v.clone());
-    }
-    Params(m)
-}
-
-/// An upstream folder as a context input.
-pub fn input(stage: &str, dir: &Path, fold: i64, target: &str) -> Input {
-    let mut cell = Map::new();
-    cell.insert("fold".into(), Value::from(fold));
-    cell.insert("target".into(), Value::from(target));
-    Input {
-        stage: stage.into(),
-        cell,
-        dir: dir.to_path_buf(),
-    }
+/// The stage's defaults with `overrides`, resolved as the engine resolves them.
+pub(super) fn params(stage: &dyn Stage, overrides: &[(&str, Value)]) -> Params {
+    let given: Map<String, Value> = overrides
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    crate::test_support::params_for(stage, Value::Object(given))
 }
 
 /// A context writing into a fresh `out` folder under `root`.
-pub fn context(
+pub(super) fn context(
     root: &Path,
     name: &str,
     params: Params,
@@ -131,7 +114,7 @@ pub fn context(
 }
 
 /// Fold 0, valence, EEG + EOG of [`write_tables`]`(dir, 3)`.
-pub fn load(dir: &Path) -> crate::train::dataset::FoldData {
+pub(super) fn load(dir: &Path) -> crate::train::dataset::FoldData {
     use crate::train::dataset::{FoldData, Modality, Target};
     let data = write_tables(dir, 3);
     FoldData::load(

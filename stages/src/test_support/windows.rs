@@ -1,5 +1,5 @@
 //! Small `windows.parquet` / `splits.parquet` tables in the contract's format
-//! (the table contracts of `crate::data::tables`), for the training stages' tests and benchmarks.
+//! (the table contracts of `crate::data::tables`), for the training stages' tests.
 //! Both are written by the `windows` and `folds` stages' own writers; this module
 //! only makes up their rows, so the training code can be exercised without the whole
 //! data pipeline.
@@ -10,11 +10,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
+use crate::data::folds::{self, Protocol, Split};
 use crate::stage::StageError;
 
 /// One row of the fixture: which window.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FixtureRow {
+pub(crate) struct FixtureRow {
     pub subject: u16,
     pub trial: u16,
     pub window: u16,
@@ -22,7 +23,7 @@ pub struct FixtureRow {
 
 /// An in-memory windows table.
 #[derive(Debug, Clone)]
-pub struct WindowsFixture {
+pub(crate) struct WindowsFixture {
     pub subjects: u16,
     pub trials: u16,
     pub windows: u16,
@@ -41,7 +42,7 @@ pub struct WindowsFixture {
 impl WindowsFixture {
     /// Gaussian noise with random binary labels per trial; subjects and trials are
     /// numbered from 1.
-    pub fn random(
+    pub(crate) fn random(
         subjects: u16,
         trials: u16,
         windows: u16,
@@ -77,7 +78,7 @@ impl WindowsFixture {
     /// Adds a learnable signal: every channel whose name is in `informative` gets a
     /// sine of amplitude `amplitude` whose frequency depends on the window's arousal
     /// label, plus a cosine present only for high valence.
-    pub fn with_signal(self, informative: &[&str], amplitude: f32) -> Self {
+    pub(crate) fn with_signal(self, informative: &[&str], amplitude: f32) -> Self {
         let mut f = self;
         let samples = f.samples;
         let rows: Vec<FixtureRow> = f.rows().collect();
@@ -103,7 +104,7 @@ impl WindowsFixture {
         (subject as usize - 1) * self.trials as usize + (trial as usize - 1)
     }
 
-    pub fn rows(&self) -> impl Iterator<Item = FixtureRow> + '_ {
+    pub(crate) fn rows(&self) -> impl Iterator<Item = FixtureRow> + '_ {
         (1..=self.subjects).flat_map(move |s| {
             (1..=self.trials).flat_map(move |t| {
                 (0..self.windows).map(move |w| FixtureRow {
@@ -115,7 +116,7 @@ impl WindowsFixture {
         })
     }
 
-    pub fn row_of(&self, id: crate::train::dataset::WindowId) -> FixtureRow {
+    pub(crate) fn row_of(&self, id: crate::train::dataset::WindowId) -> FixtureRow {
         FixtureRow {
             subject: id.subject,
             trial: id.trial,
@@ -124,33 +125,24 @@ impl WindowsFixture {
     }
 
     /// The samples of channel `c` of `row`.
-    pub fn channel(&self, row: &FixtureRow, c: usize) -> &[f32] {
+    pub(crate) fn channel(&self, row: &FixtureRow, c: usize) -> &[f32] {
         let r =
             self.trial_index(row.subject, row.trial) * self.windows as usize + row.window as usize;
         let base = (r * self.channels.len() + c) * self.samples;
         &self.data[base..base + self.samples]
     }
 
-    pub fn valence_of(&self, subject: u16, trial: u16) -> u8 {
+    pub(crate) fn valence_of(&self, subject: u16, trial: u16) -> u8 {
         self.valence[self.trial_index(subject, trial)]
     }
-    pub fn arousal_of(&self, subject: u16, trial: u16) -> u8 {
+    pub(crate) fn arousal_of(&self, subject: u16, trial: u16) -> u8 {
         self.arousal[self.trial_index(subject, trial)]
     }
 }
 
-/// One row of `splits.parquet`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SplitRow {
-    pub fold: u16,
-    pub subject: u16,
-    pub trial: u16,
-    pub role: String,
-}
-
 /// Write `fix` as `windows.parquet` through the `windows` stage's own writer (schema
 /// and metadata of the table contract).
-pub fn write_windows(path: &Path, fix: &WindowsFixture) -> Result<(), StageError> {
+pub(crate) fn write_windows(path: &Path, fix: &WindowsFixture) -> Result<(), StageError> {
     let row_len = fix.channels.len() * fix.samples;
     let kinds: Vec<&str> = fix
         .channels
@@ -186,54 +178,24 @@ pub fn write_windows(path: &Path, fix: &WindowsFixture) -> Result<(), StageError
     w.finish()
 }
 
-/// Write `splits.parquet` through the `folds` stage's writer (protocol
-/// `trial-kfold`, k = the number of folds in `rows`).
-pub fn write_splits(path: &Path, rows: &[SplitRow]) -> Result<(), StageError> {
-    use crate::data::folds::{self, Protocol, Role, Split};
-    let splits = rows
-        .iter()
-        .map(|r| {
-            let role = Role::parse(&r.role)
-                .ok_or_else(|| StageError::Data(format!("fixture: no role `{}`", r.role)))?;
-            Ok(Split {
-                fold: r.fold,
-                subject: r.subject,
-                trial: r.trial,
-                role,
-            })
-        })
-        .collect::<Result<Vec<_>, StageError>>()?;
-    let k = rows
+/// Write `splits` as `splits.parquet` through the `folds` stage's writer (protocol
+/// `trial-kfold`, k = the number of folds in `splits`).
+pub(crate) fn write_splits(path: &Path, splits: &[Split]) -> Result<(), StageError> {
+    let k = splits
         .iter()
         .map(|r| usize::from(r.fold) + 1)
         .max()
         .unwrap_or(0);
-    folds::write_splits(path, &splits, Protocol::TrialKfold, k)
+    folds::write_splits(path, splits, Protocol::TrialKfold, k)
 }
 
-/// A trial-wise split for every subject: with `k` folds, fold `f` tests trials
-/// `t ≡ f (mod k)`, validates on `t ≡ f+1 (mod k)`, trains on the rest.
-pub fn kfold_splits(subjects: u16, trials: u16, k: u16) -> Vec<SplitRow> {
-    let mut rows = Vec::new();
-    for fold in 0..k {
-        for s in 1..=subjects {
-            for t in 1..=trials {
-                let r = (t - 1) % k;
-                let role = if r == fold {
-                    "test"
-                } else if r == (fold + 1) % k {
-                    "val"
-                } else {
-                    "train"
-                };
-                rows.push(SplitRow {
-                    fold,
-                    subject: s,
-                    trial: t,
-                    role: role.into(),
-                });
-            }
-        }
-    }
-    rows
+/// The `folds` stage's own `trial-kfold` split of `subjects` × `trials` into `k`
+/// folds (seed 0; a quarter of each fold's other trials validate).
+pub(crate) fn kfold_splits(subjects: u16, trials: u16, k: u16) -> Vec<Split> {
+    let all: Vec<(u16, u16)> = (1..=subjects)
+        .flat_map(|s| (1..=trials).map(move |t| (s, t)))
+        .collect();
+    folds::make_splits(&all, Protocol::TrialKfold, usize::from(k), 0.25, 0)
+        .expect("a valid fixture split")
+        .0
 }
