@@ -27,8 +27,12 @@ const SCORES: &str = r#"{"schema_version": 1,
 }"#;
 
 /// A training stage's learning curve: label left out (= the instance's stage),
-/// one line per target, the mean over folds.
-const CURVE: &str = r#"{"schema_version": 1, "figures": [
+/// one line per target, the mean over folds; and a table whose rows merge over the
+/// cell's axes.
+const CURVE: &str = r#"{"schema_version": 1,
+ "tables": [{"id": "epochs", "title": "Epochs", "columns": ["model", "epochs"],
+   "merge_axes": ["fold", "target"], "order": 3, "rows": [{"values": [2]}]}],
+ "figures": [
  {"file": "learning_curves.png", "title": "Learning curves", "kind": "lines", "x_label": "epoch",
   "integer_x": true, "mean_of_same_label": true, "merge_axes": ["fold", "target"], "order": 2,
   "panels": [{"title": "arousal", "series": [{"points": [[1, 50], [2, 60]]}]}]}]}"#;
@@ -77,6 +81,8 @@ fn a_run_lays_out_what_instances_declare() {
         "![Per fold](per_fold.png)",
         "![Learning curves](learning_curves.png)",
         "`results.csv` (per target)",
+        // both `student` instances' rows: no cell tag for merged axes, shown once
+        "## Epochs\n\n| model | epochs |\n|---|---|\n| student | 2 |\n",
     ] {
         assert!(index.contains(want), "no {want:?} in\n{index}");
     }

@@ -42,7 +42,7 @@ pub(crate) struct InstanceReport {
     pub key: Option<String>,
     pub metrics: Map<String, Value>,
     pub log: Option<PathBuf>,
-    /// Output folder in the cache (for reports reading files like learning curves).
+    /// Output folder in the cache (where the report reads the instance's `report.json`).
     pub out_dir: Option<PathBuf>,
 }
 

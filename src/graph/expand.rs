@@ -639,6 +639,11 @@ fn resolve_uses(
     let problems =
         match stages::params::resolve(&schema.specs, values.iter().map(|(k, v)| (k.as_str(), v))) {
             Ok(resolved) => {
+                inst.inert = schema
+                    .inert(&resolved)
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
                 inst.params = resolved.0;
                 Vec::new()
             }
@@ -708,14 +713,6 @@ fn resolve_uses(
         Some(s) => s as u64,
         None => seed_from(cell),
     };
-    if errs.list.is_empty() {
-        let resolved = stages::Params(inst.params.clone());
-        inst.inert = schema
-            .inert(&resolved)
-            .into_iter()
-            .map(String::from)
-            .collect();
-    }
 }
 
 /// An instance's seed when it sets none: a digest of its matrix cell alone, so every

@@ -8,8 +8,9 @@ use serde_json::Value;
 use stages::report::{Cell, Figure, ReportFile, Section, Series, Show, Table, REPORT_JSON};
 
 use crate::exec::summary::{InstanceReport, RunSummary, Status};
+use crate::graph::instance::show;
 
-/// A section with the instance that wrote it.
+/// A section with its title filled in (the writing instance's label and stage when it gave none).
 #[derive(Debug, Clone)]
 pub(crate) struct Text {
     pub title: String,
@@ -29,11 +30,16 @@ pub(crate) struct ShownRow {
 impl ShownRow {
     /// The label with ` [variation]`, as Markdown and the console show it.
     pub(crate) fn shown_label(&self) -> String {
-        if self.variation.is_empty() {
-            self.label.clone()
-        } else {
-            format!("{} [{}]", self.label, self.variation)
-        }
+        with_variation(&self.label, &self.variation)
+    }
+}
+
+/// `label [variation]`, or the label alone when the variation is "" (all).
+fn with_variation(label: &str, variation: &str) -> String {
+    if variation.is_empty() {
+        label.to_string()
+    } else {
+        format!("{label} [{variation}]")
     }
 }
 
@@ -92,10 +98,7 @@ impl Labeller<'_> {
             .cell
             .iter()
             .filter(|(axis, _)| !merge_axes.contains(axis))
-            .map(|(axis, v)| match v {
-                Value::String(s) => format!("{axis}={s}"),
-                other => format!("{axis}={other}"),
-            })
+            .map(|(axis, v)| format!("{axis}={}", show(v)))
             .collect();
         if axes.is_empty() {
             String::new()
@@ -132,8 +135,8 @@ impl Labeller<'_> {
     /// Label shown in Markdown and on the console: ` [variation]` appended.
     fn shown(&self, label: &mut Option<String>, source: &mut Option<String>, axes: &[String]) {
         let variation = self.complete(label, source, axes);
-        if let (Some(l), false) = (label.as_mut(), variation.is_empty()) {
-            l.push_str(&format!(" [{variation}]"));
+        if let Some(l) = label.as_mut() {
+            *l = with_variation(l, &variation);
         }
     }
 

@@ -1,5 +1,5 @@
-//! The report every `pipe run` writes: `index.md`, `results.json`, `results.csv`
-//! and PNG plots, in `reports/<pipeline>/` (or `--report-dir`).
+//! The report every `pipe run` writes: `index.md`, `results.json`, and the CSV files
+//! and PNG plots its instances declare, in `reports/<pipeline>/` (or `--report-dir`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ fn pct(v: f64) -> String {
 
 /// Mean ± std; the mean decides whether both are fractions (a std of 0.09 points
 /// next to a mean of 58.7 is not 9 %).
-pub(crate) fn pm(ms: (f64, f64)) -> String {
+fn pm(ms: (f64, f64)) -> String {
     let std = if ms.1.is_nan() {
         "-".into()
     } else if ms.0.abs() > 1.0 {

@@ -1,11 +1,12 @@
 //! The report schema: what an instance writes to `report.json` in its output folder
-//! for the run report (`reports/<pipeline>/index.md`, `results.csv`, the plots and the
+//! for the run report (`reports/<pipeline>/index.md`, the CSV files, the plots and the
 //! table `pipe run` ends with). The engine lays out what instances declare here and
 //! knows nothing else about their results; `run:` stages can write the same file.
 //! The format is documented in `docs/report.md`.
 //!
 //! Items from several instances merge: tables by `id` (rows appended, identical rows
-//! once), figures by `file` (panels by title, series and categories appended), and
+//! once), figures by `file` (panels by title; line series appended; bar categories
+//! appended and a bar series of a known label filling its empty bars), and
 //! sections are listed in run order. Everything is laid out by `order`, then by first
 //! appearance.
 //!

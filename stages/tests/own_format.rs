@@ -1,4 +1,4 @@
-//! The example converter of `pipelines/dataset-swap.yaml` (`src/bin/own-format.rs`),
+//! The example converter of `pipelines/dataset-swap.yaml` (`stages/src/bin/own-format.rs`),
 //! run as a user runs it: `demo` writes a lab-export folder, `convert` turns it into
 //! the two tables the pipeline ingests; bad input is named by file and line.
 
@@ -26,11 +26,40 @@ fn demo_then_convert_writes_recordings_and_labels() {
     assert!(folder.join("s01").join("t01.csv").exists());
     let convert = own_format(&[Path::new("convert"), &folder, &out]);
     assert!(convert.status.success(), "{}", stderr(&convert));
-    for table in ["recordings.parquet", "labels.parquet"] {
+    // demo's defaults: 2 subjects × 10 trials, 34 channels a trial
+    for (table, rows) in [
+        ("recordings.parquet", 2 * 10 * 34),
+        ("labels.parquet", 2 * 10),
+    ] {
         let bytes = std::fs::read(out.join(table)).unwrap();
         assert_eq!(&bytes[..4], b"PAR1", "{table} is Parquet");
-        assert!(bytes.len() > 1000, "{table}: {} bytes", bytes.len());
+        assert_eq!(
+            dataset_column(&out.join(table)),
+            vec!["own"; rows],
+            "{table}"
+        );
     }
+}
+
+/// The `dataset` column of a table, row by row.
+fn dataset_column(path: &Path) -> Vec<String> {
+    use arrow::array::AsArray;
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let col = batch.column_by_name("dataset").expect("a dataset column");
+        out.extend(
+            col.as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string()),
+        );
+    }
+    out
 }
 
 #[test]

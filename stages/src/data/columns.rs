@@ -35,12 +35,7 @@ pub(crate) fn column<'a>(
     Ok(col)
 }
 
-pub(crate) fn cast_to(
-    path: &Path,
-    col: &ArrayRef,
-    name: &str,
-    to: &DataType,
-) -> Result<ArrayRef, StageError> {
+fn cast_to(path: &Path, col: &ArrayRef, name: &str, to: &DataType) -> Result<ArrayRef, StageError> {
     if !col.data_type().is_integer() {
         return Err(StageError::bad_file(
             path,

@@ -28,7 +28,6 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt16Builder};
 use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use polars::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -36,6 +35,7 @@ use serde_json::{json, Map, Value};
 
 use crate::data::columns::{open_parquet, string_column, u16_column};
 use crate::data::tables;
+use crate::data::windows::reader::read_trials;
 use crate::params::ParamSchema;
 use crate::stage::{Context, Outcome, Stage, StageError};
 
@@ -302,35 +302,25 @@ pub fn make_splits(
     Ok((out, k))
 }
 
-/// The distinct (subject, trial) pairs of a windows table.
-pub fn read_trials(path: &Path) -> Result<Vec<(u16, u16)>, StageError> {
-    let err = |e: PolarsError| StageError::bad_file(path, format!("reading Parquet: {e}"));
-    let p = PlRefPath::try_from_path(path).map_err(err)?;
-    let df = LazyFrame::scan_parquet(p, ScanArgsParquet::default())
-        .map_err(err)?
-        .select([col("subject"), col("trial")])
-        .collect()
-        .map_err(err)?;
-    let s = df.column("subject").map_err(err)?.u16().map_err(err)?;
-    let t = df.column("trial").map_err(err)?.u16().map_err(err)?;
-    let mut out = BTreeSet::new();
-    for (s, t) in s.iter().zip(t.iter()) {
-        match (s, t) {
-            (Some(s), Some(t)) => {
-                out.insert((s, t));
-            }
-            _ => return Err(StageError::bad_file(path, "null subject or trial")),
-        }
-    }
-    if out.is_empty() {
-        return Err(StageError::bad_file(path, "no windows"));
-    }
-    Ok(out.into_iter().collect())
+/// One fold of `splits.parquet`: (subject, trial) → role, and the protocol its
+/// metadata names (empty when it names none).
+pub(crate) struct FoldSplits {
+    pub(crate) roles: HashMap<(u16, u16), Role>,
+    pub(crate) protocol: String,
 }
 
-/// `splits.parquet` for one fold: (subject, trial) → role.
-pub fn read_splits(path: &Path, fold: u16) -> Result<HashMap<(u16, u16), Role>, StageError> {
+/// `splits.parquet` for one fold, read in one pass over the file.
+pub(crate) fn read_splits(path: &Path, fold: u16) -> Result<FoldSplits, StageError> {
     let builder = open_parquet(path)?;
+    let protocol = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .find(|kv| kv.key == "protocol")
+        .and_then(|kv| kv.value.clone())
+        .unwrap_or_default();
     let reader = builder
         .build()
         .map_err(|e| StageError::bad_file(path, format!("reading Parquet: {e}")))?;
@@ -371,7 +361,10 @@ pub fn read_splits(path: &Path, fold: u16) -> Result<HashMap<(u16, u16), Role>, 
             format!("fold {fold} is not in the table (folds present: {folds_seen:?})"),
         ));
     }
-    Ok(out)
+    Ok(FoldSplits {
+        roles: out,
+        protocol,
+    })
 }
 
 /// Write `splits.parquet`.
@@ -507,6 +500,7 @@ impl Stage for Folds {
 mod tests {
     use super::*;
     use crate::test_support::{context, parquet_metadata};
+    use polars::prelude::*;
     use std::collections::HashMap;
 
     fn grid(subjects: u16, trials: u16) -> Vec<(u16, u16)> {

@@ -521,8 +521,7 @@ crate::stage_params! {
 }
 
 impl IngestMahnob {
-    fn options(ctx: &Context) -> Result<Options, StageError> {
-        let p: IngestMahnobParams = ctx.params()?;
+    fn options(p: &IngestMahnobParams) -> Result<Options, StageError> {
         let o = Options {
             sample_rate: p.sample_rate,
             baseline_s: p.baseline_s,
@@ -552,8 +551,8 @@ impl IngestMahnob {
         Ok(o)
     }
 
-    fn root(ctx: &Context) -> Result<PathBuf, StageError> {
-        if let Some(path) = ctx.params::<IngestMahnobParams>()?.path {
+    fn root(ctx: &Context, p: &IngestMahnobParams) -> Result<PathBuf, StageError> {
+        if let Some(path) = p.path.clone() {
             return Ok(path);
         }
         match ctx.input_file(crate::data::synthetic_mahnob::SESSIONS_DIR) {
@@ -586,9 +585,10 @@ impl Stage for IngestMahnob {
         vec![tables::RECORDINGS, tables::LABELS]
     }
     fn run(&self, ctx: &Context) -> Result<Outcome, StageError> {
-        let opts = IngestMahnob::options(ctx)?;
-        let from_path_param = ctx.params::<IngestMahnobParams>()?.path.is_some();
-        let root = IngestMahnob::root(ctx)?;
+        let p: IngestMahnobParams = ctx.params()?;
+        let opts = IngestMahnob::options(&p)?;
+        let from_path_param = p.path.is_some();
+        let root = IngestMahnob::root(ctx, &p)?;
         let found = mahnob::discover(&root)?;
         if found.sessions.is_empty() {
             return Err(StageError::Data(format!(

@@ -11,7 +11,7 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::data::folds::read_splits;
+use crate::data::folds::{read_splits, FoldSplits};
 use crate::stage::StageError;
 
 /// Which binary label a model is trained on.
@@ -124,7 +124,10 @@ impl FoldData {
         modalities: &[Modality],
         subject: Option<u16>,
     ) -> Result<FoldData, StageError> {
-        let mut roles_of = read_splits(splits, fold)?;
+        let FoldSplits {
+            roles: mut roles_of,
+            protocol,
+        } = read_splits(splits, fold)?;
         if let Some(s) = subject {
             roles_of.retain(|k, _| k.0 == s);
             if roles_of.is_empty() {
@@ -221,9 +224,6 @@ impl FoldData {
             }
             stats.push(s);
         }
-        let protocol = crate::data::provenance::parquet_metadata(splits)?
-            .remove("protocol")
-            .unwrap_or_default();
         Ok(FoldData {
             meta,
             protocol,

@@ -135,15 +135,18 @@ impl Stage for Evaluate {
         for (i, input) in ctx.inputs.iter().enumerate() {
             ctx.check_cancelled()?;
             data.add(input)?;
-            let curve = input.dir.join(LEARNING_CURVE);
-            let scored = [(PREDICTIONS, "student"), (TEACHER_PREDICTIONS, "teacher")]
-                .map(|(file, model)| (input.dir.join(file), model));
-            if !curve.exists() && !scored.iter().any(|(path, _)| path.exists()) {
+            let curve = Some(input.dir.join(LEARNING_CURVE)).filter(|c| c.exists());
+            let scored: Vec<_> = [(PREDICTIONS, "student"), (TEACHER_PREDICTIONS, "teacher")]
+                .into_iter()
+                .map(|(file, model)| (input.dir.join(file), model))
+                .filter(|(path, _)| path.exists())
+                .collect();
+            if curve.is_none() && scored.is_empty() {
                 ctx.progress.update(i as u64 + 1, &input.stage);
                 continue;
             }
             let (fold, target) = fold_and_target(input)?;
-            if curve.exists() {
+            if let Some(curve) = curve {
                 // a plot-only input: one that cannot be read is named, not fatal
                 match read_curve(&curve) {
                     Ok(points) => curves.push(Curve::of(input, &ctx.cell, &target, points)),
@@ -151,11 +154,9 @@ impl Stage for Evaluate {
                 }
             }
             for (path, model) in scored {
-                if path.exists() {
-                    let (score, run) = score_instance(input, &path, model, fold, &target)?;
-                    instances.push(score);
-                    runs.push(run);
-                }
+                let (score, run) = score_instance(input, &path, model, fold, &target)?;
+                instances.push(score);
+                runs.push(run);
             }
             ctx.progress.update(i as u64 + 1, &input.stage);
         }

@@ -25,23 +25,23 @@ crate::stage_params! {
     /// What `synthetic-deap` takes.
     pub struct SyntheticDeapParams {
         /// number of subjects (DEAP: 32)
-        subjects: usize = 4;
+        subjects: usize = SynthConfig::default().subjects;
         /// trials per subject (DEAP: 40)
-        trials: usize = 20;
+        trials: usize = SynthConfig::default().trials;
         /// stimulus seconds per trial (DEAP: 60)
-        seconds: f64 = 60.0;
+        seconds: f64 = SynthConfig::default().seconds;
         /// pre-trial baseline seconds (DEAP: 3)
-        baseline_s: f64 = 3.0;
+        baseline_s: f64 = SynthConfig::default().baseline_s;
         /// samples per second (DEAP: 128)
-        sample_rate: f64 = 128.0;
+        sample_rate: f64 = SynthConfig::default().sample_rate;
         /// strength of the latents' EEG band-power effects (0 = none)
         eeg_effect: f64 = SynthConfig::default().eeg_effect;
         /// strength of the latents' effects on blink and saccade rates (0 = none)
         eog_effect: f64 = SynthConfig::default().eog_effect;
         /// SD in rating points between a latent state and its 1-9 self-rating
-        label_noise: f64 = 1.0;
+        label_noise: f64 = SynthConfig::default().label_noise;
         /// scales every between-subject difference (gains, rhythms, blink rates, rating bias)
-        subject_variability: f64 = 1.0;
+        subject_variability: f64 = SynthConfig::default().subject_variability;
         /// random seed: same seed, same bytes
         seed: i64 = 0;
     }

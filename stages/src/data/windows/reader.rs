@@ -2,12 +2,15 @@
 //! metadata and its rows a record batch at a time, checking the schema; errors name
 //! the file and what is wrong.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float32Type};
+use polars::prelude::{col, PolarsError};
 
 use crate::data::columns::{column, open_parquet, u16_column, u8_column};
+use crate::data::tables::read::scan;
 use crate::stage::StageError;
 
 /// A group of channels a network branch reads, found by the `kinds` metadata.
@@ -276,4 +279,28 @@ fn read_windows_meta(
         dataset: get("dataset").unwrap_or_default(),
         generated_by: get(crate::data::provenance::KEY).unwrap_or_default(),
     })
+}
+
+/// The distinct (subject, trial) pairs of a windows table.
+pub(crate) fn read_trials(path: &Path) -> Result<Vec<(u16, u16)>, StageError> {
+    let err = |e: PolarsError| StageError::bad_file(path, format!("reading Parquet: {e}"));
+    let df = scan(path)?
+        .select([col("subject"), col("trial")])
+        .collect()
+        .map_err(err)?;
+    let s = df.column("subject").map_err(err)?.u16().map_err(err)?;
+    let t = df.column("trial").map_err(err)?.u16().map_err(err)?;
+    let mut out = BTreeSet::new();
+    for (s, t) in s.iter().zip(t.iter()) {
+        match (s, t) {
+            (Some(s), Some(t)) => {
+                out.insert((s, t));
+            }
+            _ => return Err(StageError::bad_file(path, "null subject or trial")),
+        }
+    }
+    if out.is_empty() {
+        return Err(StageError::bad_file(path, "no windows"));
+    }
+    Ok(out.into_iter().collect())
 }
